@@ -1,0 +1,248 @@
+"""AttentionClassifier: attention pooling with a logistic / softmax head."""
+
+import numpy as np
+from scipy.special import expit, log_expit, log_softmax, softmax
+from sklearn.base import ClassifierMixin
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils._param_validation import StrOptions
+from sklearn.utils.class_weight import compute_sample_weight
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_array, column_or_1d
+
+from ._base import BaseAttention
+
+__all__ = ["AttentionClassifier"]
+
+
+def _encode_classes(estimator, y, n_samples, class_weight):
+    """Labels -> integer codes; sets ``classes_``.
+
+    Shared by the classifier and the classification objective of
+    AttentionPooling.  Returns ``(codes, loss, n_outputs, class_weights)``.
+    """
+    y = check_array(y, ensure_2d=False, dtype=None, input_name="y")
+    y = column_or_1d(y, warn=True)
+    check_classification_targets(y)
+    if y.shape[0] != n_samples:
+        raise ValueError(
+            f"Found input variables with inconsistent numbers of samples: "
+            f"[{n_samples}, {y.shape[0]}]"
+        )
+    encoder = LabelEncoder().fit(y)
+    estimator.classes_ = encoder.classes_
+    if len(estimator.classes_) < 2:
+        raise ValueError(
+            f"{type(estimator).__name__} needs samples of at least 2 classes in "
+            f"the data, but the data contain only one class: {estimator.classes_[0]!r}."
+        )
+    codes = encoder.transform(y)
+    weights = None if class_weight is None else compute_sample_weight(class_weight, y)
+    if len(estimator.classes_) == 2:
+        return codes, "binary_log_loss", 1, weights
+    return codes, "log_loss", len(estimator.classes_), weights
+
+
+class AttentionClassifier(ClassifierMixin, BaseAttention):
+    """Classifier that attends over the elements of each sample.
+
+    Every sample is a collection of elements (a bag, a set, a sequence).
+    Each of ``n_heads`` heads scores every element with a small alignment
+    MLP, turns the scores into weights with a softmax over the sample's
+    elements and pools the elements into a context vector; a linear softmax
+    head classifies the concatenated context vectors.  Attention and head are
+    trained jointly by L-BFGS-B on the exact gradient.
+
+    Parameters
+    ----------
+    n_heads : int, default=4
+        Number of independent attention heads.
+    hidden_size : int, default=16
+        Width of the alignment MLP of each head.
+    alignment : {"additive", "gated", "dot"}, default="additive"
+        Scoring function: ``v . tanh(W h + b)`` (Bahdanau), the gated
+        variant ``v . (tanh(W h + b) * sigmoid(U h + c))`` (Ilse et al.) or
+        the scaled dot product ``q . (W h) / sqrt(hidden_size)``.
+    alpha : float, default=0.1
+        L2 penalty on weights (not biases), divided by the total sample
+        weight; ``alpha=1.0`` matches LogisticRegression's ``C=1.0``.
+    max_iter : int, default=200
+        Maximum number of L-BFGS-B iterations.
+    tol : float, default=1e-5
+        Gradient tolerance (scipy's ``gtol``).
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initial weights; fits are reproducible given it.
+    warm_start : bool, default=False
+        Start from the previous solution when the layout is unchanged.
+    verbose : int, default=0
+        Print one line per iteration when positive.
+    class_weight : dict, "balanced" or None, default=None
+        Weights of the classes, multiplied into ``sample_weight``.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Class labels.
+    n_features_in_ : int
+        Number of features of one element.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of the features, when X (or its samples) had string column names.
+    coefs_ : dict of str -> ndarray
+        Penalised weights: the alignment's ``"W"`` (n_features_in_,
+        n_heads * hidden_size; columns ``k*hidden_size:(k+1)*hidden_size``
+        belong to head k), ``"U"`` (gated), ``"v"`` or ``"q"`` (n_heads,
+        hidden_size) and the head's ``"head"`` (n_heads * n_features_in_,
+        n_outputs).
+    intercepts_ : dict of str -> ndarray
+        Biases: ``"b"`` (and ``"c"``, gated) of shape (n_heads *
+        hidden_size,) and the head's ``"head"`` (n_outputs,).
+    n_iter_ : int
+        Number of L-BFGS-B iterations of the last fit.
+    loss_ : float
+        Final value of the training objective.
+    loss_curve_ : list of float
+        Objective after each iteration of the last fit.
+
+    See Also
+    --------
+    AttentionRegressor : The same model with a linear regression head.
+    AttentionPooling : The pooled vectors as a supervised transformer.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sk_attention import AttentionClassifier
+    >>> rng = np.random.RandomState(0)
+    >>> bags = [rng.normal(size=(rng.randint(3, 8), 2)) for _ in range(60)]
+    >>> y = np.arange(60) % 2
+    >>> for bag, label in zip(bags, y):
+    ...     bag[0] += 4 * label  # positive bags hold one shifted element
+    >>> clf = AttentionClassifier(random_state=0).fit(bags, y)
+    >>> clf.predict(bags[:4])
+    array([0, 1, 0, 1])
+    >>> clf.attention_weights(bags[:1])[0].shape
+    (7, 4)
+    """
+
+    _parameter_constraints = {
+        **BaseAttention._parameter_constraints,
+        "class_weight": [dict, StrOptions({"balanced"}), None],
+    }
+
+    def __init__(
+        self,
+        *,
+        n_heads=4,
+        hidden_size=16,
+        alignment="additive",
+        alpha=0.1,
+        max_iter=200,
+        tol=1e-5,
+        random_state=None,
+        warm_start=False,
+        verbose=0,
+        class_weight=None,
+    ):
+        super().__init__(
+            n_heads=n_heads,
+            hidden_size=hidden_size,
+            alignment=alignment,
+            alpha=alpha,
+            max_iter=max_iter,
+            tol=tol,
+            random_state=random_state,
+            warm_start=warm_start,
+            verbose=verbose,
+        )
+        self.class_weight = class_weight
+
+    def _encode_targets(self, y, n_samples):
+        return _encode_classes(self, y, n_samples, self.class_weight)
+
+    def fit(self, X, y, sample_weight=None):
+        """Fit the attention and the head jointly.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), ndarray of shape \
+                (n_samples, n_steps, n_features), or list of array-likes
+            Training samples: one element per row (2D), NaN-padded
+            sequences (3D) or a ragged list of ``(n_elements_i, n_features)``.
+        y : array-like of shape (n_samples,)
+            Class labels.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weight of each sample.
+
+        Returns
+        -------
+        self : AttentionClassifier
+            Fitted estimator.
+        """
+        return self._fit(X, y, sample_weight)
+
+    def decision_function(self, X):
+        """Logits: shape (n_samples,) for two classes, else (n_samples, n_classes).
+
+        Parameters
+        ----------
+        X : array-like, 3D ndarray or list of array-likes
+            Samples in any form of the data model.
+
+        Returns
+        -------
+        scores : ndarray
+            Positive values favour ``classes_[1]`` in the binary case.
+        """
+        logits = self._head_output(X)
+        return logits[:, 0] if logits.shape[1] == 1 else logits
+
+    def predict_proba(self, X):
+        """Class probabilities.
+
+        Parameters
+        ----------
+        X : array-like, 3D ndarray or list of array-likes
+            Samples in any form of the data model.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+        """
+        # float64 so that tiny probabilities do not underflow to 0
+        logits = self._head_output(X).astype(np.float64)
+        if logits.shape[1] == 1:
+            return np.column_stack([expit(-logits[:, 0]), expit(logits[:, 0])])
+        return softmax(logits, axis=1)
+
+    def predict_log_proba(self, X):
+        """Logarithm of :meth:`predict_proba`.
+
+        Parameters
+        ----------
+        X : array-like, 3D ndarray or list of array-likes
+            Samples in any form of the data model.
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+        """
+        logits = self._head_output(X).astype(np.float64)
+        if logits.shape[1] == 1:
+            return np.column_stack([log_expit(-logits[:, 0]), log_expit(logits[:, 0])])
+        return log_softmax(logits, axis=1)
+
+    def predict(self, X):
+        """Most probable class of every sample.
+
+        Parameters
+        ----------
+        X : array-like, 3D ndarray or list of array-likes
+            Samples in any form of the data model.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+        """
+        logits = self._head_output(X)
+        if logits.shape[1] == 1:
+            return self.classes_[(logits[:, 0] > 0).astype(int)]
+        return self.classes_[np.argmax(logits, axis=1)]

@@ -1,0 +1,114 @@
+"""ElementwiseTransformer: any 2D transformer applied to every element."""
+
+import numpy as np
+from sklearn.base import clone
+from sklearn.utils import get_tags
+from sklearn.utils._param_validation import HasMethods
+from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
+
+from ._collection_transformer import CollectionTransformer
+from ._collections import check_collections
+
+__all__ = ["ElementwiseTransformer"]
+
+
+class ElementwiseTransformer(CollectionTransformer, auto_wrap_output_keys=("transform",)):
+    """Apply a scikit-learn transformer to every element of every sample.
+
+    The wrapped transformer is fitted on all elements of all samples stacked
+    (padding excluded) and then transforms each element; the output keeps
+    the form of the input: 2D stays 2D, 3D keeps its padding as padding, a
+    ragged list stays a list.  Use it to scale or reduce elements before
+    attention in a Pipeline.
+
+    Parameters
+    ----------
+    transformer : estimator object
+        A transformer with ``fit`` and ``transform`` (StandardScaler, PCA,
+        SimpleImputer, ...). It decides whether NaN may appear inside
+        elements.
+
+    Attributes
+    ----------
+    transformer_ : estimator object
+        The fitted clone of ``transformer``.
+    n_features_in_ : int
+        Number of features of one element.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of the features, when X (or its samples) had string column names.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> from sk_attention import ElementwiseTransformer
+    >>> bags = [np.array([[0.0, 1.0], [2.0, 3.0]]), np.array([[4.0, 5.0]])]
+    >>> scaled = ElementwiseTransformer(StandardScaler()).fit_transform(bags)
+    >>> [bag.shape for bag in scaled]
+    [(2, 2), (1, 2)]
+    >>> np.round(scaled[1], 2)
+    array([[1.22, 1.22]])
+    """
+
+    _parameter_constraints = {"transformer": [HasMethods(["fit", "transform"])]}
+
+    def __init__(self, transformer):
+        self.transformer = transformer
+
+    def _allow_nan(self):
+        return get_tags(self.transformer).input_tags.allow_nan
+
+    def fit(self, X, y=None, **fit_params):
+        """Fit the wrapped transformer on all elements stacked.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), ndarray of shape \
+                (n_samples, n_steps, n_features), or list of array-likes
+            Samples in any form of the data model.
+        y : array-like of shape (n_samples,), default=None
+            Per-sample targets; repeated for every element of the sample
+            when given.
+        **fit_params : dict
+            Passed to the wrapped transformer's ``fit``.
+
+        Returns
+        -------
+        self : ElementwiseTransformer
+            Fitted transformer.
+        """
+        self._validate_params()
+        packed = check_collections(X, estimator=self, reset=True, allow_nan=self._allow_nan())
+        if y is not None:
+            y = np.repeat(np.asarray(y), packed.lengths, axis=0)
+        self.transformer_ = clone(self.transformer).fit(packed.elements, y, **fit_params)
+        return self
+
+    def _transform_elements(self, packed):
+        return self.transformer_.transform(packed.elements)
+
+    def get_feature_names_out(self, input_features=None):
+        """Output feature names of the wrapped transformer.
+
+        Parameters
+        ----------
+        input_features : array-like of str or None, default=None
+            Names of the element features; defaults to ``feature_names_in_``
+            or ``x0, x1, ...``.
+
+        Returns
+        -------
+        feature_names_out : ndarray of str objects
+        """
+        check_is_fitted(self)
+        names = _check_feature_names_in(self, input_features)
+        return self.transformer_.get_feature_names_out(names)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        inner = get_tags(self.transformer)
+        tags.input_tags.allow_nan = inner.input_tags.allow_nan
+        tags.input_tags.three_d_array = True
+        tags.transformer_tags.preserves_dtype = list(inner.transformer_tags.preserves_dtype)
+        tags.target_tags.required = inner.target_tags.required
+        return tags

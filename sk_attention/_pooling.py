@@ -1,0 +1,188 @@
+"""AttentionPooling: the learned pooled vectors as a supervised transformer."""
+
+import numpy as np
+from sklearn.base import TransformerMixin
+from sklearn.utils._param_validation import StrOptions
+from sklearn.utils.multiclass import type_of_target
+from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
+
+from ._base import BaseAttention
+from ._classifier import _encode_classes
+from ._regressor import _encode_continuous
+
+__all__ = ["AttentionPooling"]
+
+
+class AttentionPooling(TransformerMixin, BaseAttention):
+    """Supervised transformer: one attention-pooled vector per sample.
+
+    Fits the same model as :class:`AttentionClassifier` (or
+    :class:`AttentionRegressor`) on ``y``, then ``transform`` returns the
+    concatenated context vectors ``[c_1, ..., c_K]`` of every sample, so any
+    downstream estimator can learn from them.
+
+    Parameters
+    ----------
+    n_heads : int, default=4
+        Number of independent attention heads.
+    hidden_size : int, default=16
+        Width of the alignment MLP of each head.
+    alignment : {"additive", "gated", "dot"}, default="additive"
+        Scoring function (see :class:`AttentionClassifier`).
+    alpha : float, default=0.1
+        L2 penalty on weights (not biases), divided by the total sample weight.
+    max_iter : int, default=200
+        Maximum number of L-BFGS-B iterations.
+    tol : float, default=1e-5
+        Gradient tolerance (scipy's ``gtol``).
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initial weights; fits are reproducible given it.
+    warm_start : bool, default=False
+        Start from the previous solution when the layout is unchanged.
+    verbose : int, default=0
+        Print one line per iteration when positive.
+    objective : {"auto", "classification", "regression"}, default="auto"
+        Head trained to fit the attention; "auto" picks regression for
+        continuous ``y`` (``type_of_target``) and classification otherwise.
+
+    Attributes
+    ----------
+    objective_ : str
+        The objective used, "classification" or "regression".
+    classes_ : ndarray of shape (n_classes,)
+        Class labels (classification only).
+    n_features_in_ : int
+        Number of features of one element.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of the features, when X (or its samples) had string column names.
+    coefs_ : dict of str -> ndarray
+        Penalised weights (see :class:`AttentionClassifier`).
+    intercepts_ : dict of str -> ndarray
+        Biases (see :class:`AttentionClassifier`).
+    n_iter_ : int
+        Number of L-BFGS-B iterations of the last fit.
+    loss_ : float
+        Final value of the training objective.
+    loss_curve_ : list of float
+        Objective after each iteration of the last fit.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sk_attention import AttentionPooling
+    >>> rng = np.random.RandomState(0)
+    >>> bags = [rng.normal(size=(4, 3)) for _ in range(20)]
+    >>> y = np.arange(20) % 2
+    >>> pooled = AttentionPooling(n_heads=2, random_state=0).fit_transform(bags, y)
+    >>> pooled.shape
+    (20, 6)
+    """
+
+    _parameter_constraints = {
+        **BaseAttention._parameter_constraints,
+        "objective": [StrOptions({"auto", "classification", "regression"})],
+    }
+
+    def __init__(
+        self,
+        *,
+        n_heads=4,
+        hidden_size=16,
+        alignment="additive",
+        alpha=0.1,
+        max_iter=200,
+        tol=1e-5,
+        random_state=None,
+        warm_start=False,
+        verbose=0,
+        objective="auto",
+    ):
+        super().__init__(
+            n_heads=n_heads,
+            hidden_size=hidden_size,
+            alignment=alignment,
+            alpha=alpha,
+            max_iter=max_iter,
+            tol=tol,
+            random_state=random_state,
+            warm_start=warm_start,
+            verbose=verbose,
+        )
+        self.objective = objective
+
+    def _encode_targets(self, y, n_samples):
+        objective = self.objective
+        if objective == "auto":
+            continuous = type_of_target(y, input_name="y") in (
+                "continuous",
+                "continuous-multioutput",
+            )
+            objective = "regression" if continuous else "classification"
+        self.objective_ = objective
+        if objective == "regression":
+            if hasattr(self, "classes_"):
+                del self.classes_
+            return _encode_continuous(self, y, n_samples)
+        return _encode_classes(self, y, n_samples, None)
+
+    def fit(self, X, y, sample_weight=None):
+        """Fit the attention on a supervised head.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), ndarray of shape \
+                (n_samples, n_steps, n_features), or list of array-likes
+            Training samples in any form of the data model.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Labels or continuous targets that the attention learns to serve.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weight of each sample.
+
+        Returns
+        -------
+        self : AttentionPooling
+            Fitted transformer.
+        """
+        return self._fit(X, y, sample_weight)
+
+    def transform(self, X):
+        """Pool every sample into ``n_heads`` context vectors, concatenated.
+
+        Parameters
+        ----------
+        X : array-like, 3D ndarray or list of array-likes
+            Samples in any form of the data model.
+
+        Returns
+        -------
+        pooled : ndarray of shape (n_samples, n_heads * n_features_in_)
+            In X's dtype when it is float32, else float64.
+        """
+        _, _, pooled, _ = self._forward(X)
+        return pooled
+
+    def get_feature_names_out(self, input_features=None):
+        """Names ``head{k}__{feature}`` of the pooled features.
+
+        Parameters
+        ----------
+        input_features : array-like of str or None, default=None
+            Names of the element features; defaults to ``feature_names_in_``
+            or ``x0, x1, ...``.
+
+        Returns
+        -------
+        feature_names_out : ndarray of str objects
+        """
+        check_is_fitted(self)
+        names = _check_feature_names_in(self, input_features)
+        return np.asarray(
+            [f"head{k}__{name}" for k in range(self._fitted_heads) for name in names],
+            dtype=object,
+        )
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
