@@ -125,7 +125,7 @@ class AttentionPooling(TransformerMixin, BaseAttention):
             return _encode_continuous(self, y, n_samples)
         return _encode_classes(self, y, n_samples, None)
 
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y=None, sample_weight=None):
         """Fit the attention on a supervised head.
 
         Parameters
@@ -135,6 +135,7 @@ class AttentionPooling(TransformerMixin, BaseAttention):
             Training samples in any form of the data model.
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             Labels or continuous targets that the attention learns to serve.
+            Required: None raises a ValueError.
         sample_weight : array-like of shape (n_samples,), default=None
             Weight of each sample.
 
