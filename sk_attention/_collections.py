@@ -16,11 +16,9 @@ per-element results back into the form the user gave.
 """
 
 from dataclasses import dataclass
-from numbers import Number
-
 import numpy as np
 from scipy import sparse
-from sklearn.utils.validation import check_array, validate_data
+from sklearn.utils.validation import validate_data
 
 __all__ = ["PackedCollections", "check_collections"]
 
@@ -279,6 +277,15 @@ def check_collections(X, *, estimator, reset, allow_nan=False):
     """
     if _is_ragged(X):
         names = _feature_names(X[0])
+        for i, item in enumerate(X):
+            item_names = _feature_names(item)
+            if (item_names is None) != (names is None) or (
+                names is not None and not np.array_equal(item_names, names)
+            ):
+                raise ValueError(
+                    f"sample {i} has other feature names than sample 0; all "
+                    "samples must have the same columns."
+                )
         packed = _pack_ragged(X, allow_nan)
         _check_width(estimator, packed.elements.shape[1], names, reset)
         return packed
@@ -286,9 +293,6 @@ def check_collections(X, *, estimator, reset, allow_nan=False):
         packed = _pack_3d(X, allow_nan)
         _check_width(estimator, packed.elements.shape[1], None, reset)
         return packed
-    if isinstance(X, Number) or isinstance(X, str):
-        # let sklearn produce its usual message for scalars
-        check_array(X)
     elements = validate_data(
         estimator,
         X,

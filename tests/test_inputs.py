@@ -246,3 +246,11 @@ def test_targets_are_checked(data):
         AttentionClassifier().fit(ragged, np.zeros(len(ragged)))
     with pytest.raises(ValueError, match="requires y to be passed"):
         AttentionPooling().fit(ragged)
+
+
+def test_ragged_frames_must_share_columns():
+    pd = pytest.importorskip("pandas")
+    frames = [pd.DataFrame(np.ones((2, 2)), columns=["a", "b"]) for _ in range(3)]
+    frames[2] = frames[2].rename(columns={"b": "c"})
+    with pytest.raises(ValueError, match="sample 2 has other feature names"):
+        AttentionClassifier().fit(frames, [0, 1, 0])
