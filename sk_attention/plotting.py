@@ -315,13 +315,13 @@ class AttentionDisplay:
                 label=f"mean pooling (1/{n_elements})",
             )
             ax.set_xlim(-0.5, n_elements - 0.5)
-            ax.set_ylim(0, max(float(heights.max()), 1.0 / n_elements) * 1.22)
+            ax.set_ylim(0, max(float(heights.max()), 1.0 / n_elements) * 1.4)
             ax.set_ylabel(f"attention weight\n({what})")
             handles = [self.uniform_line_]
             if self.highlight is not None and self.highlight.any():
                 handles.insert(0, plt.Rectangle((0, 0), 1, 1, color=_HIGHLIGHT_COLOR,
                                                 label=self.highlight_label))
-            ax.legend(handles=handles, loc="upper right", fontsize="small", framealpha=0.9)
+            ax.legend(handles=handles, loc="best", fontsize="small", framealpha=0.9)
         else:
             kwargs.setdefault("cmap", "viridis")
             kwargs.setdefault("aspect", "auto")
