@@ -216,7 +216,8 @@ class AttentionDisplay:
         ax : matplotlib Axes, default=None
             Axes to draw on; a new figure is created when None.
         **kwargs : dict
-            Passed to ``ax.bar`` or ``ax.imshow``.
+            Passed to :meth:`plot` (``values=False`` hides the numbers above
+            the bars) and from there to ``ax.bar`` or ``ax.imshow``.
 
         Returns
         -------
