@@ -1,0 +1,35 @@
+"""The documentation builds with warnings as errors (needs the docs extra)."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+for module in ("sphinx", "numpydoc", "sphinx_gallery", "matplotlib"):
+    pytest.importorskip(module, reason='the docs extra is not installed: pip install -e ".[docs]"')
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_sphinx_build_without_warnings(tmp_path):
+    # -W: warnings are errors; -E: no saved environment.  The gallery runs
+    # every example (one thread each, see test_examples.py); generated
+    # sources land in docs/ under .gitignore'd directories.
+    env = {**os.environ, "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "sphinx", "-W", "-E", "-q", "-b", "html",
+         "-d", str(tmp_path / "doctrees"), str(ROOT / "docs"), str(tmp_path / "html")],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    html = tmp_path / "html"
+    for page in ("index.html", "quickstart.html", "user_guide.html", "api.html",
+                 "auto_examples/index.html", "auto_examples/plot_digit_bags.html",
+                 "generated/sk_attention.AttentionClassifier.html",
+                 "generated/sk_attention.plotting.AttentionDisplay.html"):
+        assert (html / page).is_file(), page
+    api = (html / "generated/sk_attention.AttentionClassifier.html").read_text()
+    assert "attention_weights" in api
+    assert list((html / "_images").glob("sphx_glr_plot_digit_bags_001.png"))

@@ -1,0 +1,32 @@
+"""Every gallery example runs to completion (as in CI and the docs build)."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("matplotlib")
+pytest.importorskip("pandas")  # plot_grid_search shows cv_results_ as a DataFrame
+
+EXAMPLES = sorted((Path(__file__).parents[1] / "examples").glob("plot_*.py"))
+
+
+def test_examples_are_found():
+    assert len(EXAMPLES) >= 5
+
+
+@pytest.mark.parametrize("script", EXAMPLES, ids=[p.stem for p in EXAMPLES])
+def test_example_runs(script, tmp_path):
+    # One thread each: the examples are small, and OpenMP / BLAS thread pools
+    # fighting over a shared 2-core runner made single fits 100x slower.
+    env = {**os.environ, "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1"}
+    # each example must stay well under a minute on a 2-core machine
+    result = subprocess.run(
+        [sys.executable, str(script)], cwd=tmp_path, env=env,
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    first = script.read_text().lstrip().splitlines()
+    assert first[0] == '"""' and set(first[2]) == {"="}, "gallery docstring title"
