@@ -34,6 +34,7 @@ loops are much slower on column slices of one wider array.
 """
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable
 
@@ -407,33 +408,18 @@ def forward(params, P, segments, alignment):
 # --------------------------------------------------------------------------
 
 
-class Workspace:
-    """Buffers of one fit, reused by every evaluation of the gradient.
+class _Shard:
+    """Consecutive whole samples of the packed elements, with their buffers."""
 
-    Holds the elements with a column of ones appended (it stands in for the
-    biases in both products), a C-contiguous copy of its transpose (the
-    weight-gradient product ``[P | 1].T @ R`` is faster on it), and work
-    arrays allocated on first use.
-
-    Parameters
-    ----------
-    P : ndarray of shape (N, D)
-    segments : Segments
-    """
-
-    def __init__(self, P, segments):
+    def __init__(self, P, offsets, n_heads, samples):
         N, D = P.shape
-        self.segments = segments
+        self.samples = samples  # slice of the samples it owns
+        self.segments = Segments(offsets, n_heads)
         self.augmented = np.empty((N, D + 1), dtype=P.dtype)  # [P | 1]
         self.augmented[:, :D] = P
         self.augmented[:, D] = 1.0
         self.augmented_t = np.ascontiguousarray(self.augmented.T)  # (D + 1, N)
         self._buffers = {}
-
-    @property
-    def elements(self):
-        """The packed elements, a (N, D) view."""
-        return self.augmented[:, :-1]
 
     def buffer(self, name, shape):
         """An uninitialised work array, the same one on every call."""
@@ -444,73 +430,70 @@ class Workspace:
         return buf
 
 
-def loss_and_gradient(
-    params, P, segments, alignment, loss, targets, sample_weight, alpha, workspace=None
-):
-    """The training objective and its exact gradient.
+class Workspace:
+    """Buffers of one fit, reused by every evaluation of the gradient.
 
-    ``sum_i w_i loss_i / sum_i w_i + alpha / 2 * ||weights||^2 / sum_i w_i``
-    where "weights" are every penalised parameter (see :func:`param_layout`).
+    The samples are cut into ``n_parts`` shards of whole samples with about
+    as many elements each.  Every shard holds its elements with a column of
+    ones appended (it stands in for the biases in both products), a
+    C-contiguous copy of its transpose (the weight-gradient product
+    ``[P | 1].T @ R`` is faster on it) and its work arrays, allocated on
+    first use.  Shards are independent until their gradients are added, so
+    :func:`loss_and_gradient` evaluates them in parallel threads (NumPy
+    releases the GIL in its products and element-wise loops) with
+    single-threaded BLAS in each: no thread hand-off inside any product.
 
     Parameters
     ----------
-    params : dict of str -> ndarray
-        All parameters, alignment and head, in the dtype of ``P``.
     P : ndarray of shape (N, D)
     segments : Segments
-    alignment : str
-    loss : str
-        Key of :data:`sk_attention._losses.LOSSES`.
-    targets : ndarray
-        Encoded targets, as the loss expects them.
-    sample_weight : ndarray of shape (n,)
-    alpha : float
-    workspace : Workspace, optional
-        Buffers for ``P`` and ``segments`` to reuse across calls (a fit makes
-        one); without it, a temporary one is made.
-
-    Returns
-    -------
-    value : float
-    grads : dict of str -> ndarray
-        Same keys and shapes as ``params``; never views of the workspace.
+    n_parts : int, default=1
+        Number of shards (threads); fewer when shards would hold fewer than
+        ``min_part_size`` elements.
+    min_part_size : int, default=10000
     """
+
+    def __init__(self, P, segments, n_parts=1, min_part_size=10_000):
+        offsets, N = segments.offsets, segments.n_elements
+        n_parts = max(1, min(int(n_parts), N // min_part_size, segments.n_samples))
+        cuts = np.searchsorted(offsets, np.arange(1, n_parts) * N / n_parts)
+        bounds = np.unique(np.concatenate([[0], cuts, [segments.n_samples]]))
+        self.dtype = P.dtype
+        self.n_features = P.shape[1]
+        self.shards = []
+        for start, stop in zip(bounds[:-1], bounds[1:]):
+            lo, hi = offsets[start], offsets[stop]
+            self.shards.append(
+                _Shard(P[lo:hi], offsets[start : stop + 1] - lo, segments.n_heads, slice(start, stop))
+            )
+
+
+def _data_term(params, spec, shard, loss, targets, sample_weight, total_weight, projections):
+    """The weighted loss of one shard's samples and its (unpenalised) gradient."""
     from ._losses import LOSSES
 
-    if workspace is None:
-        workspace = Workspace(P, segments)
-    spec = ALIGNMENTS[alignment]
-    N, D = P.shape
+    segments = shard.segments
+    projection, head_projection = projections  # (D + 1, C), (D + 1, K * O)
+    N, D = shard.augmented.shape[0], shard.augmented.shape[1] - 1
     n, K = segments.n_samples, segments.n_heads
-    coef = params["coef"]  # (K*D, O)
-    O = coef.shape[1]
+    C, O = projection.shape[1], head_projection.shape[1] // K
 
     # ---- forward: one product for the alignment, one for the head --------
-    matrix, bias = spec.project(params)  # (D, C), (C,)
-    C = matrix.shape[1]
-    projection = workspace.buffer("projection", (D + 1, C))
-    projection[:D] = matrix
-    projection[D] = 0.0 if bias is None else bias
-    Z = workspace.buffer("hidden", (N, C))
-    np.matmul(workspace.augmented, projection, out=Z)  # pre-activations
-    # column k*O + o is coef_k[:, o], so HP[t, k, o] = h_t . coef_k[:, o]
-    head_projection = workspace.buffer("head_projection", (D + 1, K * O))
-    head_projection[:D] = coef.reshape(K, D, O).transpose(1, 0, 2).reshape(D, K * O)
-    head_projection[D] = 0.0
-    HP = workspace.buffer("head", (N, K * O))
-    np.matmul(workspace.augmented, head_projection, out=HP)
-    HP = HP.reshape(N, K, O)
+    Z = shard.buffer("hidden", (N, C))
+    np.matmul(shard.augmented, projection, out=Z)  # pre-activations
+    HP = shard.buffer("head", (N, K * O))
+    np.matmul(shard.augmented, head_projection, out=HP)
+    HP = HP.reshape(N, K, O)  # h_t . coef_k
 
     scores = spec.scores(params, Z)  # (N, K); Z now holds the activations
-    weights = segment_softmax(scores, segments, out=workspace.buffer("weights", (N, K)))
-    terms = workspace.buffer("head_terms", (N, K * O))
+    weights = segment_softmax(scores, segments, out=shard.buffer("weights", (N, K)))
+    terms = shard.buffer("head_terms", (N, K * O))
     np.multiply(weights[:, :, None], HP, out=terms.reshape(N, K, O))
     head = segments.sum(terms).reshape(n, K, O)  # c_ik . coef_k
     logits = head.sum(axis=1) + params["intercept"]  # (n, O)
 
     per_sample, dlogits = LOSSES[loss](logits, targets)
-    total_weight = float(np.sum(sample_weight, dtype=np.float64))
-    scale = (sample_weight / total_weight).astype(P.dtype, copy=False)
+    scale = (sample_weight / total_weight).astype(shard.augmented.dtype, copy=False)
     value = float(np.dot(per_sample.astype(np.float64), sample_weight)) / total_weight
     dlogits *= scale[:, None]
 
@@ -528,15 +511,84 @@ def loss_and_gradient(
     dscores = np.multiply(weights, dweights, out=dweights)  # (N, K)
 
     grads = spec.backward(params, Z, dscores)  # Z now holds R
-    gradient = workspace.buffer("gradient", (D + 1, C))
-    np.matmul(workspace.augmented_t, Z, out=gradient)
+    gradient = shard.buffer("gradient", (D + 1, C))
+    np.matmul(shard.augmented_t, Z, out=gradient)
     grads.update(spec.finish(params, gradient[:D], gradient[D]))
     # d logits_i / d coef_k = sum_t a_tk h_t: one product with a_tk g_i
     np.multiply(weights[:, :, None], g[:, None, :], out=HP)
-    head_gradient = workspace.buffer("head_gradient", (D + 1, K * O))
-    np.matmul(workspace.augmented_t, HP.reshape(N, K * O), out=head_gradient)
+    head_gradient = shard.buffer("head_gradient", (D + 1, K * O))
+    np.matmul(shard.augmented_t, HP.reshape(N, K * O), out=head_gradient)
     grads["coef"] = head_gradient[:D].reshape(D, K, O).transpose(1, 0, 2).reshape(K * D, O)
     grads["intercept"] = dlogits.sum(axis=0)
+    return value, grads
+
+
+def loss_and_gradient(
+    params, P, segments, alignment, loss, targets, sample_weight, alpha, workspace=None
+):
+    """The training objective and its exact gradient.
+
+    ``sum_i w_i loss_i / sum_i w_i + alpha / 2 * ||weights||^2 / sum_i w_i``
+    where "weights" are every penalised parameter (see :func:`param_layout`).
+
+    Parameters
+    ----------
+    params : dict of str -> ndarray
+        All parameters, alignment and head, in the dtype of ``P``.
+    P : ndarray of shape (N, D) or None
+        The packed elements; unused (may be None) when ``workspace`` is given.
+    segments : Segments
+    alignment : str
+    loss : str
+        Key of :data:`sk_attention._losses.LOSSES`.
+    targets : ndarray
+        Encoded targets, as the loss expects them.
+    sample_weight : ndarray of shape (n,)
+    alpha : float
+    workspace : Workspace, optional
+        Buffers for these elements and segments to reuse across calls (a fit
+        makes one); without it, a temporary one-shard workspace is made.
+
+    Returns
+    -------
+    value : float
+    grads : dict of str -> ndarray
+        Same keys and shapes as ``params``; never views of the workspace.
+    """
+    if workspace is None:
+        workspace = Workspace(P, segments)
+    spec = ALIGNMENTS[alignment]
+    D, K = workspace.n_features, segments.n_heads
+    coef = params["coef"]  # (K*D, O)
+    O = coef.shape[1]
+
+    matrix, bias = spec.project(params)  # (D, C), (C,)
+    projection = np.empty((D + 1, matrix.shape[1]), dtype=workspace.dtype)
+    projection[:D] = matrix
+    projection[D] = 0.0 if bias is None else bias
+    # column k*O + o is coef_k[:, o], so [P | 1] @ it gives h_t . coef_k[:, o]
+    head_projection = np.zeros((D + 1, K * O), dtype=workspace.dtype)
+    head_projection[:D] = coef.reshape(K, D, O).transpose(1, 0, 2).reshape(D, K * O)
+
+    total_weight = float(np.sum(sample_weight, dtype=np.float64))
+
+    def term(shard):
+        return _data_term(
+            params, spec, shard, loss, targets[shard.samples], sample_weight[shard.samples],
+            total_weight, (projection, head_projection),
+        )
+
+    if len(workspace.shards) == 1:
+        results = [term(workspace.shards[0])]
+    else:
+        with ThreadPoolExecutor(max_workers=len(workspace.shards)) as executor:
+            results = list(executor.map(term, workspace.shards))
+    # added in shard order, so a fit is deterministic for a given thread count
+    value, grads = results[0][0], dict(results[0][1])
+    for part_value, part_grads in results[1:]:
+        value += part_value
+        for name in grads:
+            grads[name] = grads[name] + part_grads[name]
 
     penalty = alpha / total_weight
     for name, kind in _kinds(alignment):

@@ -144,20 +144,27 @@ class BaseAttention(BaseEstimator):
         theta0 = self._initial_theta(layout)
         segments = Segments(packed.offsets, self.n_heads)
         # work buffers allocated once, reused by every gradient evaluation;
-        # the workspace holds its own copy of the elements
-        workspace = Workspace(packed.elements, segments)
+        # the workspace holds its own copy of the elements, in one shard per
+        # BLAS thread the caller allows (threadpoolctl limits are respected)
+        blas = ThreadpoolController().select(user_api="blas")
+        n_threads = max([info["num_threads"] for info in blas.info()] or [1])
+        workspace = Workspace(packed.elements, segments, n_parts=n_threads)
         del packed
         targets = targets.astype(dtype, copy=False) if targets.dtype.kind == "f" else targets
 
         def objective(theta):
             params = _unpack(theta, layout, dtype)
             value, grads = loss_and_gradient(
-                params, workspace.elements, segments, self.alignment, loss,
+                params, None, segments, self.alignment, loss,
                 targets, sample_weight, self.alpha, workspace=workspace,
             )
             return value, _pack(grads, layout).astype(np.float64)
 
-        theta = self._run_lbfgs(objective, theta0)
+        # the shards are the parallelism: BLAS runs on one thread throughout,
+        # in the products of every shard and in scipy's bookkeeping on tiny
+        # vectors, where a thread hand-off costs more than it saves
+        with blas.limit(limits=1):
+            theta = self._run_lbfgs(objective, theta0)
         self._layout = layout
         self._theta = theta
         # inference uses what was fitted, even if set_params changes these
@@ -172,22 +179,11 @@ class BaseAttention(BaseEstimator):
         return _pack(_init_params(layout, self.n_heads, rng), layout)
 
     def _run_lbfgs(self, objective, theta0):
-        """The one place that talks to scipy.optimize.
-
-        scipy's L-BFGS-B bookkeeping works on tiny vectors, where handing
-        work to BLAS threads costs more than it saves: BLAS runs on one
-        thread there, and on as many as it had when ``fit`` was called (the
-        user's ``threadpool_limits`` is respected) inside ``objective``,
-        whose big products are worth it.
-        """
+        """The one place that talks to scipy.optimize."""
         last = {}
-        controller = ThreadpoolController()
-        blas = controller.select(user_api="blas")
-        n_threads = max([info["num_threads"] for info in blas.info()] or [1])
 
         def fun(theta):
-            with blas.limit(limits=n_threads):
-                value, grad = objective(theta)
+            value, grad = objective(theta)
             last["grad_norm"] = float(np.linalg.norm(grad))
             return value, grad
 
@@ -203,15 +199,14 @@ class BaseAttention(BaseEstimator):
                     f"time = {time.perf_counter() - start:.2f}s"
                 )
 
-        with blas.limit(limits=1):
-            result = minimize(
-                fun,
-                theta0,
-                method="L-BFGS-B",
-                jac=True,
-                callback=callback,
-                options={"maxiter": self.max_iter, "gtol": self.tol, "maxfun": 15000},
-            )
+        result = minimize(
+            fun,
+            theta0,
+            method="L-BFGS-B",
+            jac=True,
+            callback=callback,
+            options={"maxiter": self.max_iter, "gtol": self.tol, "maxfun": 15000},
+        )
         self.n_iter_ = int(result.nit)
         self.loss_ = float(result.fun)
         if result.status == 1:  # maxiter or maxfun reached
