@@ -3,16 +3,38 @@
 Notation used in the shape comments:
 
 - ``N`` elements in total (all samples stacked), ``D`` features per element,
-- ``n`` samples, ``K`` heads, ``H`` hidden units per head, ``O`` outputs.
+- ``n`` samples, ``K`` heads, ``H`` hidden units per head, ``O`` outputs,
+- ``C`` columns of the alignment's input projection (``K * H`` for
+  "additive", ``2 * K * H`` for "gated", ``K`` for "dot").
 
 Heads are stacked side by side: the alignment weights of all heads form one
 ``(D, K * H)`` matrix whose columns ``k * H:(k + 1) * H`` belong to head ``k``,
 so one matmul scores every head at once.
 
 An alignment is one entry of :data:`ALIGNMENTS`: the names and shapes of its
-parameters, a ``scores`` function (forward) and a ``backward`` function.
+parameters and four small functions (project, scores, backward, finish).
+
+How one evaluation of :func:`loss_and_gradient` touches the ``(N, D)``
+elements (the only large operand):
+
+- forward: ``[P | 1] @ [[M], [bias]]`` gives the alignment's
+  pre-activations, and the narrow ``P @ [coef_1, .., coef_K]`` gives the
+  head's projection ``h_t . coef_k`` of every element, so the logits follow
+  without forming the pooled vectors: ``logits_i = sum_k sum_t a_tk (h_t .
+  coef_k)``.
+- backward: ``[P | 1].T @ R`` gives the gradients of the alignment matrix
+  and its bias at once, and the narrow ``P.T @ (a_tk g_i)`` those of the
+  head.  ``d loss / d a_tk = (h_t . coef_k) . g_i`` reuses the forward's
+  projection, so no ``(N, D)`` gather of the context gradient is needed.
+
+The ``(N, C)`` and ``(N, K * O)`` work arrays are allocated once per fit
+(:class:`Workspace`) and overwritten in place, from pre-activations to
+gradients.  They are separate C-contiguous arrays: NumPy's element-wise
+loops are much slower on column slices of one wider array.
 """
 
+import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable
 
@@ -23,7 +45,9 @@ from scipy.special import expit
 __all__ = [
     "ALIGNMENTS",
     "Segments",
+    "Workspace",
     "segment_softmax",
+    "attention",
     "forward",
     "loss_and_gradient",
     "param_layout",
@@ -55,24 +79,28 @@ class Segments:
         self.n_elements = int(self.offsets[-1])
         self.n_heads = n_heads
         self.starts = self.offsets[:-1]
-        self.ids = np.repeat(np.arange(self.n_samples), np.diff(self.offsets))
-        # Pooling matrix for all heads: block-diagonal with K copies of the
-        # (n, N) segment pattern; row k * n + i holds head k's weights of
-        # sample i.  Its structure is fixed, only the data change.
-        N = self.n_elements
-        self._indices = np.tile(np.arange(N, dtype=np.int64), n_heads)
-        self._indptr = np.concatenate(
-            [np.zeros(1, dtype=np.int64)]
-            + [self.offsets[1:] + k * N for k in range(n_heads)]
-        )
+        self.lengths = np.diff(self.offsets)
+        self._ids = None
         self._sum_matrices = {}
+        self._pool_matrices = {}
+
+    @property
+    def ids(self):
+        """Index of the sample that owns each element, shape (N,)."""
+        if self._ids is None:
+            self._ids = np.repeat(np.arange(self.n_samples), self.lengths)
+        return self._ids
 
     def sum(self, values):
         """Per-sample sums of per-element ``values`` (N, m) -> (n, m)."""
         matrix = self._sum_matrices.get(values.dtype)
         if matrix is None:
             matrix = sparse.csr_matrix(
-                (np.ones(self.n_elements, dtype=values.dtype), self._indices[: self.n_elements], self.offsets),
+                (
+                    np.ones(self.n_elements, dtype=values.dtype),
+                    np.arange(self.n_elements, dtype=np.int64),
+                    self.offsets,
+                ),
                 shape=(self.n_samples, self.n_elements),
             )
             self._sum_matrices[values.dtype] = matrix
@@ -81,6 +109,10 @@ class Segments:
     def max(self, values):
         """Per-sample maxima of per-element ``values`` (N, m) -> (n, m)."""
         return np.maximum.reduceat(values, self.starts, axis=0)
+
+    def spread(self, values):
+        """Per-sample ``values`` (n, m) repeated for every element -> (N, m)."""
+        return np.repeat(values, self.lengths, axis=0)
 
     def pool(self, weights, elements):
         """Context vectors of every head.
@@ -95,16 +127,26 @@ class Segments:
         -------
         context : ndarray of shape (n, K, D)
         """
-        n, K = self.n_samples, self.n_heads
-        matrix = sparse.csr_matrix(
-            (np.ascontiguousarray(weights.T).ravel(), self._indices, self._indptr),
-            shape=(K * n, self.n_elements),
-        )
+        n, K, N = self.n_samples, self.n_heads, self.n_elements
+        matrix = self._pool_matrices.get(weights.dtype)
+        if matrix is None:
+            # block-diagonal: K copies of the (n, N) segment pattern; row
+            # k * n + i holds head k's weights of sample i.  The structure is
+            # fixed, only the data change.
+            indices = np.tile(np.arange(N, dtype=np.int64), K)
+            indptr = np.concatenate(
+                [np.zeros(1, dtype=np.int64)] + [self.offsets[1:] + k * N for k in range(K)]
+            )
+            matrix = sparse.csr_matrix(
+                (np.empty(K * N, dtype=weights.dtype), indices, indptr), shape=(K * n, N)
+            )
+            self._pool_matrices[weights.dtype] = matrix
+        matrix.data.reshape(K, N)[...] = weights.T
         context = matrix @ elements  # (K * n, D)
         return context.reshape(K, n, -1).transpose(1, 0, 2)
 
 
-def segment_softmax(scores, segments):
+def segment_softmax(scores, segments, out=None):
     """Softmax of ``scores`` over the elements of each sample separately.
 
     Subtracting each sample's own maximum keeps it finite for any finite
@@ -114,6 +156,8 @@ def segment_softmax(scores, segments):
     ----------
     scores : ndarray of shape (N, K)
     segments : Segments
+    out : ndarray of shape (N, K), optional
+        Where to write the result (may be ``scores`` itself).
 
     Returns
     -------
@@ -128,15 +172,37 @@ def segment_softmax(scores, segments):
     >>> segment_softmax(np.array([[0.0], [np.log(3.0)], [5.0]]), seg).ravel()
     array([0.25, 0.75, 1.  ])
     """
-    shifted = scores - segments.max(scores)[segments.ids]
-    np.exp(shifted, out=shifted)
-    shifted /= segments.sum(shifted)[segments.ids]
-    return shifted
+    out = np.subtract(scores, segments.spread(segments.max(scores)), out=out)
+    np.exp(out, out=out)
+    out /= segments.spread(segments.sum(out))
+    return out
 
 
 # --------------------------------------------------------------------------
-# Alignment functions: scores e (N, K) from elements P (N, D)
+# Alignment functions: scores e (N, K) from pre-activations Z = P @ M + bias
 # --------------------------------------------------------------------------
+#
+# project(params) -> (M (D, C), bias (C,) or None)
+# scores(params, Z) -> e (N, K); overwrites Z (N, C) with what backward needs
+# backward(params, Z, dscores) -> grads of the "out" vectors; overwrites Z
+#     with R (N, C) such that the input matrix and bias gradients are
+#     functions of P.T @ R and R.sum(axis=0) alone
+# finish(params, PtR (D, C), sumR (C,)) -> grads of the "in" and "bias" params
+
+
+def _block_diag(vectors):
+    """(K, H) -> (K * H, K) matrix with vector k in rows k*H:(k+1)*H of column k."""
+    K, H = vectors.shape
+    out = np.zeros((K, H, K), dtype=vectors.dtype)
+    out[np.arange(K), :, np.arange(K)] = vectors
+    return out.reshape(K * H, K)
+
+
+def _diag_blocks(matrix, n_heads):
+    """(K * H, K) -> (K, H): rows k*H:(k+1)*H of column k, for every k."""
+    KH = matrix.shape[0]
+    blocks = matrix.reshape(n_heads, KH // n_heads, n_heads)
+    return np.ascontiguousarray(blocks[np.arange(n_heads), :, np.arange(n_heads)])
 
 
 def _per_head(matrix, n_heads):
@@ -144,76 +210,100 @@ def _per_head(matrix, n_heads):
     return matrix.reshape(matrix.shape[0], n_heads, -1)
 
 
-def _additive_scores(params, P):
-    # Z: (N, K*H), A = tanh(Z), e_k = A_k . v_k
-    v = params["v"]  # (K, H)
-    A = np.tanh(P @ params["W"] + params["b"])
-    scores = np.einsum("nkh,kh->nk", _per_head(A, v.shape[0]), v)
-    return scores, {"A": A}
+def _additive_project(params):
+    return params["W"], params["b"]
 
 
-def _additive_backward(params, P, cache, dscores):
+def _additive_scores(params, Z):
+    # A = tanh(Z) (N, K*H), e_k = A_k . v_k
     v = params["v"]
-    K = v.shape[0]
-    A3 = _per_head(cache["A"], K)
-    dv = np.einsum("nk,nkh->kh", dscores, A3)
-    dZ = dscores[:, :, None] * v  # (N, K, H)
-    dZ *= 1.0 - A3 * A3
-    dZ = dZ.reshape(P.shape[0], -1)
-    return {"W": P.T @ dZ, "b": dZ.sum(axis=0), "v": dv}
+    np.tanh(Z, out=Z)
+    # einsum beats a (K*H, K) block-diagonal matmul: BLAS is slow on so
+    # narrow an output
+    return np.einsum("nkh,kh->nk", _per_head(Z, v.shape[0]), v)
 
 
-def _gated_scores(params, P):
-    v = params["v"]
+def _additive_backward(params, Z, dscores):
+    K = dscores.shape[1]
+    dv = np.einsum("nk,nkh->kh", dscores, _per_head(Z, K))  # sum_t dscores_tk A_tkh
+    np.multiply(Z, Z, out=Z)
+    np.subtract(1.0, Z, out=Z)  # 1 - A^2
+    _per_head(Z, K)[...] *= dscores[:, :, None]  # dZ / v
+    return {"v": dv}
+
+
+def _additive_finish(params, PtR, sumR):
+    v = params["v"].ravel()
+    return {"W": PtR * v, "b": sumR * v}
+
+
+def _gated_project(params):
+    return np.hstack([params["W"], params["U"]]), np.concatenate([params["b"], params["c"]])
+
+
+def _gated_scores(params, Z):
     KH = params["W"].shape[1]
-    Z = P @ np.hstack([params["W"], params["U"]]) + np.concatenate(
-        [params["b"], params["c"]]
-    )
-    A = np.tanh(Z[:, :KH])
-    G = expit(Z[:, KH:])
-    scores = np.einsum("nkh,kh->nk", _per_head(A * G, v.shape[0]), v)
-    return scores, {"A": A, "G": G}
-
-
-def _gated_backward(params, P, cache, dscores):
+    A, G = Z[:, :KH], Z[:, KH:]
     v = params["v"]
-    K = v.shape[0]
-    A3, G3 = _per_head(cache["A"], K), _per_head(cache["G"], K)
-    dv = np.einsum("nk,nkh->kh", dscores, A3 * G3)
-    dAG = dscores[:, :, None] * v  # (N, K, H): d loss / d (A * G)
-    dZa = (dAG * G3 * (1.0 - A3 * A3)).reshape(P.shape[0], -1)
-    dZg = (dAG * A3 * G3 * (1.0 - G3)).reshape(P.shape[0], -1)
-    dWU = P.T @ np.hstack([dZa, dZg])
-    KH = dZa.shape[1]
-    return {
-        "W": dWU[:, :KH],
-        "b": dZa.sum(axis=0),
-        "U": dWU[:, KH:],
-        "c": dZg.sum(axis=0),
-        "v": dv,
-    }
+    np.tanh(A, out=A)
+    expit(G, out=G)
+    return np.einsum("nkh,kh->nk", _per_head(A * G, v.shape[0]), v)
 
 
-def _dot_scores(params, P):
+def _gated_backward(params, Z, dscores):
+    K = dscores.shape[1]
+    KH = params["W"].shape[1]
+    A, G = Z[:, :KH], Z[:, KH:]
+    AG = A * G  # (N, K*H)
+    dv = np.einsum("nk,nkh->kh", dscores, _per_head(AG, K))
+    np.multiply(A, A, out=A)
+    np.subtract(1.0, A, out=A)
+    A *= G  # d(A G)/dZa = G (1 - A^2)
+    np.subtract(1.0, G, out=G)
+    G *= AG  # d(A G)/dZg = A G (1 - G)
+    Z.reshape(Z.shape[0], 2, K, -1)[...] *= dscores[:, None, :, None]  # dZ / [v, v]
+    return {"v": dv}
+
+
+def _gated_finish(params, PtR, sumR):
+    KH = params["W"].shape[1]
+    v2 = np.tile(params["v"].ravel(), 2)
+    dWU, dbc = PtR * v2, sumR * v2
+    return {"W": dWU[:, :KH], "b": dbc[:KH], "U": dWU[:, KH:], "c": dbc[KH:]}
+
+
+def _dot_query(params):
     q = params["q"]  # (K, H)
-    scale = 1.0 / np.sqrt(q.shape[1])
-    Z = P @ params["W"]
-    scores = np.einsum("nkh,kh->nk", _per_head(Z, q.shape[0]), q) * scale
-    return scores, {"Z": Z}
+    return _block_diag(q * (1.0 / math.sqrt(q.shape[1])))  # (K*H, K)
 
 
-def _dot_backward(params, P, cache, dscores):
+def _dot_project(params):
+    # "dot" is linear in h: e_k = h . (W_k q_k) / sqrt(H), one column per head
+    return params["W"] @ _dot_query(params), None
+
+
+def _dot_scores(params, Z):
+    return Z
+
+
+def _dot_backward(params, Z, dscores):
+    Z[...] = dscores
+    return {}
+
+
+def _dot_finish(params, PtR, sumR):
     q = params["q"]
     K, H = q.shape
-    scale = 1.0 / np.sqrt(H)
-    dq = np.einsum("nk,nkh->kh", dscores, _per_head(cache["Z"], K)) * scale
-    dZ = (dscores[:, :, None] * (q * scale)).reshape(P.shape[0], -1)
-    return {"W": P.T @ dZ, "q": dq}
+    scale = 1.0 / math.sqrt(H)
+    return {
+        "W": PtR @ _dot_query(params).T,
+        "q": _diag_blocks(params["W"].T @ PtR, K) * scale,
+    }
 
 
 @dataclass(frozen=True)
 class Alignment:
-    """One alignment function: its parameters, forward and backward.
+    """One alignment function: its parameters and the four steps above.
 
     ``params`` lists ``(name, kind)`` pairs in packing order, ``kind`` being
     ``"in"`` for a ``(D, K * H)`` input matrix, ``"bias"`` for a ``(K * H,)``
@@ -222,22 +312,30 @@ class Alignment:
     """
 
     params: tuple
+    project: Callable
     scores: Callable
     backward: Callable
+    finish: Callable
 
 
 ALIGNMENTS = {
     "additive": Alignment(
         (("W", "in"), ("b", "bias"), ("v", "out")),
+        _additive_project,
         _additive_scores,
         _additive_backward,
+        _additive_finish,
     ),
     "gated": Alignment(
         (("W", "in"), ("b", "bias"), ("U", "in"), ("c", "bias"), ("v", "out")),
+        _gated_project,
         _gated_scores,
         _gated_backward,
+        _gated_finish,
     ),
-    "dot": Alignment((("W", "in"), ("q", "out")), _dot_scores, _dot_backward),
+    "dot": Alignment(
+        (("W", "in"), ("q", "out")), _dot_project, _dot_scores, _dot_backward, _dot_finish
+    ),
 }
 
 
@@ -264,12 +362,23 @@ PENALISED_KINDS = ("in", "out", "coef")
 
 
 # --------------------------------------------------------------------------
-# Forward and backward through attention, pooling and the linear head
+# Inference: weights and pooled vectors
 # --------------------------------------------------------------------------
 
 
+def attention(params, P, segments, alignment):
+    """Attention weights of every element, per head: (N, K)."""
+    spec = ALIGNMENTS[alignment]
+    matrix, bias = spec.project(params)
+    Z = P @ matrix  # (N, C)
+    if bias is not None:
+        Z += bias
+    scores = spec.scores(params, Z)  # (N, K)
+    return segment_softmax(scores, segments, out=scores)
+
+
 def forward(params, P, segments, alignment):
-    """Scores, attention weights and pooled vectors of every sample.
+    """Attention weights and pooled vectors of every sample.
 
     Parameters
     ----------
@@ -286,32 +395,137 @@ def forward(params, P, segments, alignment):
     weights : ndarray of shape (N, K)
     pooled : ndarray of shape (n, K * D)
         ``[c_1, ..., c_K]`` per sample.
-    cache : dict
-        What :func:`loss_and_gradient` reuses for the backward pass.
+    context : ndarray of shape (n, K, D)
+        The same numbers as ``pooled``, one row per head.
     """
-    scores, cache = ALIGNMENTS[alignment].scores(params, P)
-    weights = segment_softmax(scores, segments)
+    weights = attention(params, P, segments, alignment)
     context = segments.pool(weights, P)  # (n, K, D)
-    cache["context"] = context
-    return weights, context.reshape(context.shape[0], -1), cache
+    return weights, context.reshape(context.shape[0], -1), context
 
 
-def _attention_backward(params, P, segments, alignment, weights, cache, dpooled):
-    """Gradients of the alignment parameters given d loss / d pooled."""
-    K = segments.n_heads
-    n, D = segments.n_samples, P.shape[1]
-    dcontext = dpooled.reshape(n, K, D)
-    # d loss / d a_tk = h_t . dc_ik; the softmax Jacobian subtracts
-    # sum_s a_sk (h_s . dc_ik) = c_ik . dc_ik, so no segment sum is needed.
-    dweights = np.empty_like(weights)
-    for k in range(K):
-        dweights[:, k] = np.einsum("td,td->t", P, dcontext[:, k][segments.ids])
-    centre = np.einsum("nkd,nkd->nk", cache["context"], dcontext)
-    dscores = weights * (dweights - centre[segments.ids])
-    return ALIGNMENTS[alignment].backward(params, P, cache, dscores)
+# --------------------------------------------------------------------------
+# Training objective
+# --------------------------------------------------------------------------
 
 
-def loss_and_gradient(params, P, segments, alignment, loss, targets, sample_weight, alpha):
+class _Shard:
+    """Consecutive whole samples of the packed elements, with their buffers."""
+
+    def __init__(self, P, offsets, n_heads, samples):
+        N, D = P.shape
+        self.samples = samples  # slice of the samples it owns
+        self.segments = Segments(offsets, n_heads)
+        self.augmented = np.empty((N, D + 1), dtype=P.dtype)  # [P | 1]
+        self.augmented[:, :D] = P
+        self.augmented[:, D] = 1.0
+        self.augmented_t = np.ascontiguousarray(self.augmented.T)  # (D + 1, N)
+        self._buffers = {}
+
+    def buffer(self, name, shape):
+        """An uninitialised work array, the same one on every call."""
+        buf = self._buffers.get(name)
+        if buf is None or buf.shape != shape:
+            buf = np.empty(shape, dtype=self.augmented.dtype)
+            self._buffers[name] = buf
+        return buf
+
+
+class Workspace:
+    """Buffers of one fit, reused by every evaluation of the gradient.
+
+    The samples are cut into ``n_parts`` shards of whole samples with about
+    as many elements each.  Every shard holds its elements with a column of
+    ones appended (it stands in for the biases in both products), a
+    C-contiguous copy of its transpose (the weight-gradient product
+    ``[P | 1].T @ R`` is faster on it) and its work arrays, allocated on
+    first use.  Shards are independent until their gradients are added, so
+    :func:`loss_and_gradient` evaluates them in parallel threads (NumPy
+    releases the GIL in its products and element-wise loops) with
+    single-threaded BLAS in each: no thread hand-off inside any product.
+
+    Parameters
+    ----------
+    P : ndarray of shape (N, D)
+    segments : Segments
+    n_parts : int, default=1
+        Number of shards (threads); fewer when shards would hold fewer than
+        ``min_part_size`` elements.
+    min_part_size : int, default=10000
+    """
+
+    def __init__(self, P, segments, n_parts=1, min_part_size=10_000):
+        offsets, N = segments.offsets, segments.n_elements
+        n_parts = max(1, min(int(n_parts), N // min_part_size, segments.n_samples))
+        cuts = np.searchsorted(offsets, np.arange(1, n_parts) * N / n_parts)
+        bounds = np.unique(np.concatenate([[0], cuts, [segments.n_samples]]))
+        self.dtype = P.dtype
+        self.n_features = P.shape[1]
+        self.shards = []
+        for start, stop in zip(bounds[:-1], bounds[1:]):
+            lo, hi = offsets[start], offsets[stop]
+            self.shards.append(
+                _Shard(P[lo:hi], offsets[start : stop + 1] - lo, segments.n_heads, slice(start, stop))
+            )
+
+
+def _data_term(params, spec, shard, loss, targets, sample_weight, total_weight, projections):
+    """The weighted loss of one shard's samples and its (unpenalised) gradient."""
+    from ._losses import LOSSES
+
+    segments = shard.segments
+    projection, head_projection = projections  # (D + 1, C), (D + 1, K * O)
+    N, D = shard.augmented.shape[0], shard.augmented.shape[1] - 1
+    n, K = segments.n_samples, segments.n_heads
+    C, O = projection.shape[1], head_projection.shape[1] // K
+
+    # ---- forward: one product for the alignment, one for the head --------
+    Z = shard.buffer("hidden", (N, C))
+    np.matmul(shard.augmented, projection, out=Z)  # pre-activations
+    HP = shard.buffer("head", (N, K * O))
+    np.matmul(shard.augmented, head_projection, out=HP)
+    HP = HP.reshape(N, K, O)  # h_t . coef_k
+
+    scores = spec.scores(params, Z)  # (N, K); Z now holds the activations
+    weights = segment_softmax(scores, segments, out=shard.buffer("weights", (N, K)))
+    terms = shard.buffer("head_terms", (N, K * O))
+    np.multiply(weights[:, :, None], HP, out=terms.reshape(N, K, O))
+    head = segments.sum(terms).reshape(n, K, O)  # c_ik . coef_k
+    logits = head.sum(axis=1) + params["intercept"]  # (n, O)
+
+    per_sample, dlogits = LOSSES[loss](logits, targets)
+    scale = (sample_weight / total_weight).astype(shard.augmented.dtype, copy=False)
+    value = float(np.dot(per_sample.astype(np.float64), sample_weight)) / total_weight
+    dlogits *= scale[:, None]
+
+    # ---- backward ----------------------------------------------------------
+    g = segments.spread(dlogits)  # (N, O): d loss / d logits of each element's sample
+    # d loss / d a_tk = (h_t . coef_k) . g_i; the softmax Jacobian subtracts
+    # sum_s a_sk (h_s . coef_k) . g_i = (c_ik . coef_k) . g_i
+    if O == 1:
+        dweights = HP[:, :, 0] * g
+        centre = head[:, :, 0] * dlogits
+    else:
+        dweights = np.einsum("tko,to->tk", HP, g)
+        centre = np.einsum("nko,no->nk", head, dlogits)
+    dweights -= segments.spread(centre)
+    dscores = np.multiply(weights, dweights, out=dweights)  # (N, K)
+
+    grads = spec.backward(params, Z, dscores)  # Z now holds R
+    gradient = shard.buffer("gradient", (D + 1, C))
+    np.matmul(shard.augmented_t, Z, out=gradient)
+    grads.update(spec.finish(params, gradient[:D], gradient[D]))
+    # d logits_i / d coef_k = sum_t a_tk h_t: one product with a_tk g_i
+    np.multiply(weights[:, :, None], g[:, None, :], out=HP)
+    head_gradient = shard.buffer("head_gradient", (D + 1, K * O))
+    np.matmul(shard.augmented_t, HP.reshape(N, K * O), out=head_gradient)
+    grads["coef"] = head_gradient[:D].reshape(D, K, O).transpose(1, 0, 2).reshape(K * D, O)
+    grads["intercept"] = dlogits.sum(axis=0)
+    return value, grads
+
+
+def loss_and_gradient(
+    params, P, segments, alignment, loss, targets, sample_weight, alpha, workspace=None
+):
     """The training objective and its exact gradient.
 
     ``sum_i w_i loss_i / sum_i w_i + alpha / 2 * ||weights||^2 / sum_i w_i``
@@ -321,7 +535,8 @@ def loss_and_gradient(params, P, segments, alignment, loss, targets, sample_weig
     ----------
     params : dict of str -> ndarray
         All parameters, alignment and head, in the dtype of ``P``.
-    P : ndarray of shape (N, D)
+    P : ndarray of shape (N, D) or None
+        The packed elements; unused (may be None) when ``workspace`` is given.
     segments : Segments
     alignment : str
     loss : str
@@ -330,35 +545,58 @@ def loss_and_gradient(params, P, segments, alignment, loss, targets, sample_weig
         Encoded targets, as the loss expects them.
     sample_weight : ndarray of shape (n,)
     alpha : float
+    workspace : Workspace, optional
+        Buffers for these elements and segments to reuse across calls (a fit
+        makes one); without it, a temporary one-shard workspace is made.
 
     Returns
     -------
     value : float
     grads : dict of str -> ndarray
-        Same keys and shapes as ``params``.
+        Same keys and shapes as ``params``; never views of the workspace.
     """
-    from ._losses import LOSSES
+    if workspace is None:
+        workspace = Workspace(P, segments)
+    spec = ALIGNMENTS[alignment]
+    D, K = workspace.n_features, segments.n_heads
+    coef = params["coef"]  # (K*D, O)
+    O = coef.shape[1]
 
-    weights, pooled, cache = forward(params, P, segments, alignment)
-    logits = pooled @ params["coef"] + params["intercept"]  # (n, O)
-    per_sample, dlogits = LOSSES[loss](logits, targets)
+    matrix, bias = spec.project(params)  # (D, C), (C,)
+    projection = np.empty((D + 1, matrix.shape[1]), dtype=workspace.dtype)
+    projection[:D] = matrix
+    projection[D] = 0.0 if bias is None else bias
+    # column k*O + o is coef_k[:, o], so [P | 1] @ it gives h_t . coef_k[:, o]
+    head_projection = np.zeros((D + 1, K * O), dtype=workspace.dtype)
+    head_projection[:D] = coef.reshape(K, D, O).transpose(1, 0, 2).reshape(D, K * O)
+
     total_weight = float(np.sum(sample_weight, dtype=np.float64))
-    scale = (sample_weight / total_weight).astype(P.dtype, copy=False)
-    value = float(np.dot(per_sample.astype(np.float64), sample_weight)) / total_weight
-    dlogits *= scale[:, None]
 
-    grads = _attention_backward(
-        params, P, segments, alignment, weights, cache, dlogits @ params["coef"].T
-    )
-    grads["coef"] = pooled.T @ dlogits
-    grads["intercept"] = dlogits.sum(axis=0)
+    def term(shard):
+        return _data_term(
+            params, spec, shard, loss, targets[shard.samples], sample_weight[shard.samples],
+            total_weight, (projection, head_projection),
+        )
+
+    if len(workspace.shards) == 1:
+        results = [term(workspace.shards[0])]
+    else:
+        with ThreadPoolExecutor(max_workers=len(workspace.shards)) as executor:
+            results = list(executor.map(term, workspace.shards))
+    # added in shard order, so a fit is deterministic for a given thread count
+    value, grads = results[0][0], dict(results[0][1])
+    for part_value, part_grads in results[1:]:
+        value += part_value
+        for name in grads:
+            grads[name] = grads[name] + part_grads[name]
 
     penalty = alpha / total_weight
-    kinds = dict((name, kind) for name, kind in _kinds(alignment))
-    for name, kind in kinds.items():
+    for name, kind in _kinds(alignment):
         if kind in PENALISED_KINDS:
             value += 0.5 * penalty * float(np.sum(params[name].astype(np.float64) ** 2))
             grads[name] = grads[name] + penalty * params[name]
+        else:
+            grads[name] = np.array(grads[name])  # own copy, never a workspace view
     return value, grads
 
 

@@ -17,9 +17,18 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
+from threadpoolctl import ThreadpoolController
 
-from ._attention import ALIGNMENTS, Segments, forward, loss_and_gradient, param_layout
-from ._collections import check_collections
+from ._attention import (
+    ALIGNMENTS,
+    Segments,
+    Workspace,
+    attention,
+    forward,
+    loss_and_gradient,
+    param_layout,
+)
+from ._collections import check_collections, gen_sample_chunks
 
 __all__ = ["BaseAttention"]
 
@@ -134,17 +143,28 @@ class BaseAttention(BaseEstimator):
         )
         theta0 = self._initial_theta(layout)
         segments = Segments(packed.offsets, self.n_heads)
+        # work buffers allocated once, reused by every gradient evaluation;
+        # the workspace holds its own copy of the elements, in one shard per
+        # BLAS thread the caller allows (threadpoolctl limits are respected)
+        blas = ThreadpoolController().select(user_api="blas")
+        n_threads = max([info["num_threads"] for info in blas.info()] or [1])
+        workspace = Workspace(packed.elements, segments, n_parts=n_threads)
+        del packed
         targets = targets.astype(dtype, copy=False) if targets.dtype.kind == "f" else targets
 
         def objective(theta):
             params = _unpack(theta, layout, dtype)
             value, grads = loss_and_gradient(
-                params, packed.elements, segments, self.alignment, loss,
-                targets, sample_weight, self.alpha,
+                params, None, segments, self.alignment, loss,
+                targets, sample_weight, self.alpha, workspace=workspace,
             )
             return value, _pack(grads, layout).astype(np.float64)
 
-        theta = self._run_lbfgs(objective, theta0)
+        # the shards are the parallelism: BLAS runs on one thread throughout,
+        # in the products of every shard and in scipy's bookkeeping on tiny
+        # vectors, where a thread hand-off costs more than it saves
+        with blas.limit(limits=1):
+            theta = self._run_lbfgs(objective, theta0)
         self._layout = layout
         self._theta = theta
         # inference uses what was fitted, even if set_params changes these
@@ -209,19 +229,60 @@ class BaseAttention(BaseEstimator):
     def _params_for(self, dtype):
         return _unpack(self._theta, self._layout, dtype)
 
-    def _forward(self, X):
-        """Validated packing, weights (N, K) and pooled vectors (n, K * D)."""
+    def _forward(self, X, output):
+        """Validated packing and one of the per-sample or per-element outputs.
+
+        Works on chunks of whole samples whose temporaries fit in
+        scikit-learn's ``working_memory`` (see :func:`gen_sample_chunks`), so
+        the extra memory of inference stays bounded however many samples
+        ``X`` holds.
+
+        Parameters
+        ----------
+        X : any form of the data model
+        output : {"weights", "pooled", "head"}
+            Attention weights (N, K), pooled vectors (n, K * D) or the
+            linear head's output (n, n_outputs), in X's float dtype.
+
+        Returns
+        -------
+        packed : PackedCollections
+        result : ndarray
+        """
         check_is_fitted(self)
         packed = check_collections(X, estimator=self, reset=False)
-        params = self._params_for(packed.elements.dtype)
-        segments = Segments(packed.offsets, self._fitted_heads)
-        weights, pooled, _ = forward(params, packed.elements, segments, self._fitted_alignment)
-        return packed, weights, pooled, params
+        P, offsets = packed.elements, packed.offsets
+        params = self._params_for(P.dtype)
+        K, D, itemsize = self._fitted_heads, P.shape[1], P.itemsize
+        n_outputs = params["coef"].shape[1]
+        n_columns = ALIGNMENTS[self._fitted_alignment].project(params)[0].shape[1]
+        # per element: alignment activations, scores and softmax temporaries,
+        # the sample index and, to pool, the sparse matrix's data and indices
+        element_bytes = itemsize * (n_columns + 4 * K) + 8 + K * (itemsize + 8)
+        if output == "weights":
+            result = np.empty((P.shape[0], K), dtype=P.dtype)
+            sample_bytes = 0
+        else:
+            width = K * D if output == "pooled" else n_outputs
+            result = np.empty((packed.n_samples, width), dtype=P.dtype)
+            sample_bytes = itemsize * 2 * K * D + 8
+        for chunk in gen_sample_chunks(offsets, element_bytes, sample_bytes):
+            lo, hi = offsets[chunk.start], offsets[chunk.stop]
+            segments = Segments(offsets[chunk.start : chunk.stop + 1] - lo, K)
+            if output == "weights":
+                result[lo:hi] = attention(params, P[lo:hi], segments, self._fitted_alignment)
+                continue
+            _, pooled, _ = forward(params, P[lo:hi], segments, self._fitted_alignment)
+            if output == "pooled":
+                result[chunk] = pooled
+            else:
+                np.matmul(pooled, params["coef"], out=result[chunk])
+                result[chunk] += params["intercept"]
+        return packed, result
 
     def _head_output(self, X):
         """The linear head's output (n, n_outputs) in X's float dtype."""
-        _, _, pooled, params = self._forward(X)
-        return pooled @ params["coef"] + params["intercept"]
+        return self._forward(X, "head")[1]
 
     def attention_weights(self, X):
         """Attention weight of every element, per head.
@@ -240,7 +301,7 @@ class BaseAttention(BaseEstimator):
             ``(n_elements_i, n_heads)`` arrays.  Each sample's weights sum to
             1 per head.
         """
-        packed, weights, _, _ = self._forward(X)
+        packed, weights = self._forward(X, "weights")
         if packed.form == "2d":
             return weights[:, None, :]
         return packed.unpack(weights, fill=0.0)

@@ -159,8 +159,7 @@ class AttentionPooling(TransformerMixin, BaseAttention):
         pooled : ndarray of shape (n_samples, n_heads * n_features_in_)
             In X's dtype when it is float32, else float64.
         """
-        _, _, pooled, _ = self._forward(X)
-        return pooled
+        return self._forward(X, "pooled")[1]
 
     def get_feature_names_out(self, input_features=None):
         """Names ``head{k}__{feature}`` of the pooled features.

@@ -1,0 +1,487 @@
+"""Speed and memory benchmark of sk_attention (issue 4).
+
+Everything is reported as ratios measured in the same run, never as single
+absolute times: the machine is shared and noisy.  Each timing is the median
+of ``--repeats`` interleaved runs.
+
+    pip install -e ".[bench]"
+    python benchmarks/speed.py                 # full table (a few minutes)
+    python benchmarks/speed.py --quick         # smaller sizes, fewer repeats
+    python benchmarks/speed.py --threads 2     # BLAS / torch threads
+
+Sections
+--------
+fit      time per L-BFGS iteration (and per gradient evaluation) of
+         AttentionClassifier on ragged bags, against the *matmul bound*:
+         numpy's time for the three products one gradient evaluation cannot
+         avoid on the packed elements (forward ``P @ W``, backward
+         ``G @ W.T`` and ``P.T @ G``, W of shape (D, K * H)); and against the
+         same model written in PyTorch (same data, same initial parameters,
+         full-batch L-BFGS, same iteration count), both with torch's own
+         ``torch.optim.LBFGS`` and with torch's gradient inside scipy's
+         L-BFGS-B (the same optimizer as ours).
+scaling  time per iteration and peak extra memory (tracemalloc) as the total
+         number of elements grows 10x and 100x; ragged input against the same
+         data NaN-padded to the longest bag; float32 against float64.
+predict  predict_proba / transform throughput (elements per second, as a
+         ratio to the matmul bound's element rate) and peak extra memory
+         with sklearn's default working_memory and with a small one.
+"""
+
+import argparse
+import gc
+import time
+import tracemalloc
+import warnings
+
+import numpy as np
+import sklearn
+from threadpoolctl import threadpool_limits
+
+import sk_attention._base as base_module
+from sk_attention import AttentionClassifier, AttentionPooling
+from sk_attention._attention import param_layout
+from sk_attention._base import _init_params, _pack, _unpack
+
+D, H, K = 32, 16, 4
+ALPHA = 0.1
+
+
+# --------------------------------------------------------------------------
+# data
+# --------------------------------------------------------------------------
+
+
+def make_bags(n_bags, seed=0, dtype=np.float64, min_len=5, max_len=35):
+    """Ragged bags of ``min_len..max_len`` elements; label: some element has x0 > 2."""
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(min_len, max_len + 1, size=n_bags)
+    packed = rng.standard_normal((int(lengths.sum()), D)).astype(dtype)
+    bags = np.split(packed, np.cumsum(lengths)[:-1])
+    y = np.array([int(b[:, 0].max() > 2.0) for b in bags])
+    return bags, y
+
+
+def pad(bags):
+    T = max(len(b) for b in bags)
+    out = np.full((len(bags), T, D), np.nan, dtype=bags[0].dtype)
+    for i, b in enumerate(bags):
+        out[i, : len(b)] = b
+    return out
+
+
+def n_elements(bags):
+    return sum(len(b) for b in bags)
+
+
+# --------------------------------------------------------------------------
+# timing helpers
+# --------------------------------------------------------------------------
+
+
+def timed(fn):
+    gc.collect()
+    start = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - start, out
+
+
+def interleaved(jobs, repeats):
+    """Run every job once per round, ``repeats`` rounds; median seconds of each."""
+    times = {name: [] for name in jobs}
+    extras = {}
+    for _ in range(repeats):
+        for name, job in jobs.items():
+            seconds, extra = job()
+            times[name].append(seconds)
+            extras[name] = extra
+    return {name: float(np.median(t)) for name, t in times.items()}, extras
+
+
+def matmul_bound(N, dtype, repeats=5):
+    """numpy's time for P @ W, G @ W.T and P.T @ G on (N, D) packed elements."""
+    rng = np.random.default_rng(1)
+    P = rng.standard_normal((N, D)).astype(dtype)
+    W = rng.standard_normal((D, K * H)).astype(dtype)
+    G = rng.standard_normal((N, K * H)).astype(dtype)
+    best = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        P @ W
+        G @ W.T
+        P.T @ G
+        best.append(time.perf_counter() - start)
+    return float(np.median(best))
+
+
+class CountCalls:
+    """Counts gradient evaluations of the estimators (patches _base)."""
+
+    def __init__(self):
+        self.calls = 0
+        self._orig = base_module.loss_and_gradient
+
+    def __enter__(self):
+        def counting(*args, **kwargs):
+            self.calls += 1
+            return self._orig(*args, **kwargs)
+
+        base_module.loss_and_gradient = counting
+        return self
+
+    def __exit__(self, *exc):
+        base_module.loss_and_gradient = self._orig
+
+
+def fit_ours(X, y, n_iter):
+    """Seconds per L-BFGS iteration, iterations, evaluations per iteration."""
+    clf = AttentionClassifier(max_iter=n_iter, tol=0.0, random_state=0)
+    with warnings.catch_warnings(), CountCalls() as counter:
+        warnings.simplefilter("ignore")
+        seconds, _ = timed(lambda: clf.fit(X, y))
+    return seconds / clf.n_iter_, (clf.n_iter_, counter.calls / clf.n_iter_)
+
+
+def peak_memory(fn):
+    """Peak bytes allocated by ``fn`` beyond what was allocated before it."""
+    gc.collect()
+    tracemalloc.start()
+    tracemalloc.reset_peak()
+    before = tracemalloc.get_traced_memory()[0]
+    fn()
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return peak - before
+
+
+# --------------------------------------------------------------------------
+# the same model in PyTorch
+# --------------------------------------------------------------------------
+
+
+class TorchAttention:
+    """Additive attention, K heads, segment softmax per bag, pooled concat,
+    linear head, sample-weighted binary log-loss + alpha/2 ||weights||^2 / sum w.
+    Written the way a PyTorch user would: index_add_ / scatter_reduce for the
+    segment operations, autograd for the gradient."""
+
+    def __init__(self, bags, y, torch, dtype):
+        self.torch = torch
+        tdtype = torch.float64 if dtype == np.float64 else torch.float32
+        lengths = np.array([len(b) for b in bags])
+        self.P = torch.from_numpy(np.concatenate(bags).astype(dtype))
+        self.ids = torch.from_numpy(np.repeat(np.arange(len(bags)), lengths))
+        self.n = len(bags)
+        self.y = torch.tensor(y, dtype=tdtype)
+        self.sw = torch.ones(self.n, dtype=tdtype)
+        self.layout = param_layout("additive", D, K, H, 1)
+        self.dtype, self.tdtype = dtype, tdtype
+
+    def initial(self):
+        rng = np.random.RandomState(0)  # AttentionClassifier(random_state=0)
+        params = _init_params(self.layout, K, rng, self.dtype)
+        return {
+            name: self.torch.tensor(value, dtype=self.tdtype, requires_grad=True)
+            for name, value in params.items()
+        }
+
+    def loss(self, p):
+        torch, P, ids, n = self.torch, self.P, self.ids, self.n
+        N = P.shape[0]
+        A = torch.tanh(P @ p["W"] + p["b"])  # (N, K*H)
+        e = (A.view(N, K, H) * p["v"]).sum(-1)  # (N, K)
+        with torch.no_grad():
+            m = torch.full((n, K), -torch.inf, dtype=e.dtype).scatter_reduce(
+                0, ids[:, None].expand(N, K), e, "amax"
+            )
+        ex = torch.exp(e - m[ids])
+        s = torch.zeros((n, K), dtype=e.dtype).index_add(0, ids, ex)
+        a = ex / s[ids]  # (N, K)
+        pooled = torch.zeros((n, K * D), dtype=e.dtype).index_add(
+            0, ids, (a[:, :, None] * P[:, None, :]).reshape(N, K * D)
+        )
+        logits = (pooled @ p["coef"] + p["intercept"])[:, 0]
+        per_sample = torch.nn.functional.binary_cross_entropy_with_logits(
+            logits, self.y, reduction="none"
+        )
+        total = self.sw.sum()
+        penalty = sum((p[k] ** 2).sum() for k in ("W", "v", "coef"))
+        return (self.sw * per_sample).sum() / total + 0.5 * ALPHA * penalty / total
+
+    def value_and_grad_numpy(self, params_np):
+        p = {k: self.torch.tensor(v, dtype=self.tdtype, requires_grad=True) for k, v in params_np.items()}
+        value = self.loss(p)
+        value.backward()
+        return float(value.detach()), {k: t.grad.numpy() for k, t in p.items()}
+
+    def fit_lbfgs(self, n_iter):
+        """torch.optim.LBFGS, full batch: seconds per iteration."""
+        torch = self.torch
+        p = self.initial()
+        opt = torch.optim.LBFGS(
+            list(p.values()), lr=1, max_iter=n_iter, max_eval=100 * n_iter,
+            tolerance_grad=0.0, tolerance_change=0.0, history_size=10,
+            line_search_fn="strong_wolfe",
+        )
+        calls = [0]
+
+        def closure():
+            calls[0] += 1
+            opt.zero_grad()
+            value = self.loss(p)
+            value.backward()
+            return value
+
+        seconds, _ = timed(lambda: opt.step(closure))
+        iters = opt.state[opt._params[0]]["n_iter"]
+        return seconds / iters, (iters, calls[0] / iters)
+
+    def fit_scipy(self, n_iter):
+        """torch's loss and gradient inside scipy's L-BFGS-B (our optimizer)."""
+        from scipy.optimize import minimize
+
+        torch = self.torch
+        names = [name for name, _, _ in self.layout]
+        theta0 = _pack({k: v.detach().numpy() for k, v in self.initial().items()}, self.layout)
+        calls = [0]
+
+        def fun(theta):
+            calls[0] += 1
+            params = _unpack(theta, self.layout, self.dtype)
+            p = {k: torch.from_numpy(np.ascontiguousarray(params[k])).requires_grad_() for k in names}
+            value = self.loss(p)
+            value.backward()
+            return float(value.detach()), np.concatenate([p[k].grad.numpy().ravel() for k in names]).astype(np.float64)
+
+        seconds, result = timed(
+            lambda: minimize(fun, theta0, method="L-BFGS-B", jac=True,
+                             options={"maxiter": n_iter, "gtol": 0.0, "maxfun": 15000})
+        )
+        return seconds / result.nit, (result.nit, calls[0] / result.nit)
+
+
+def same_math_check(model, bags, y):
+    """Largest relative difference of loss and gradient, ours vs torch."""
+    from sk_attention._attention import Segments, loss_and_gradient
+
+    params = {k: v.detach().numpy().copy() for k, v in model.initial().items()}
+    rng = np.random.default_rng(3)  # move off the uniform start
+    for name in params:
+        params[name] = params[name] + 0.1 * rng.standard_normal(params[name].shape)
+    offsets = np.concatenate([[0], np.cumsum([len(b) for b in bags])])
+    ours_v, ours_g = loss_and_gradient(
+        params, np.concatenate(bags), Segments(offsets, K), "additive",
+        "binary_log_loss", y.astype(np.float64), np.ones(len(bags)), ALPHA,
+    )
+    theirs_v, theirs_g = model.value_and_grad_numpy(params)
+    err = abs(ours_v - theirs_v) / abs(theirs_v)
+    for name in ours_g:
+        err = max(err, np.abs(ours_g[name] - theirs_g[name]).max() / np.abs(theirs_g[name]).max())
+    return err
+
+
+# --------------------------------------------------------------------------
+# sections
+# --------------------------------------------------------------------------
+
+
+def section_fit(rows, args):
+    import torch
+
+    torch.set_num_threads(args.threads)
+    bags, y = make_bags(args.bags)
+    N = n_elements(bags)
+    err = same_math_check(TorchAttention(bags[:200], y[:200], torch, np.float64), bags[:200], y[:200])
+    model = TorchAttention(bags, y, torch, np.float64)
+    rows.append(("fit", "ours vs torch: same loss and gradient (max rel. diff)", f"{err:.1e}", ""))
+
+    # our iteration count decides torch's
+    fit_ours(bags, y, 3)  # warm-up
+    _, (n_iter, _) = fit_ours(bags, y, args.iters)
+    model.fit_lbfgs(3)
+    jobs = {
+        "bound": lambda: (matmul_bound(N, np.float64, repeats=1), None),
+        "ours": lambda: fit_ours(bags, y, n_iter),
+        "torch_lbfgs": lambda: model.fit_lbfgs(n_iter),
+        "torch_scipy": lambda: model.fit_scipy(n_iter),
+    }
+    t, extra = interleaved(jobs, args.repeats)
+    ours_iters, ours_evals = extra["ours"]
+    rows.append(("fit", f"data: {len(bags)} ragged bags, {N} elements, D={D}, K={K}, H={H}, "
+                 f"float64, {args.threads} thread(s), {ours_iters} iterations", "", ""))
+    rows.append(("fit", "ours: time per iteration / matmul bound", f"{t['ours'] / t['bound']:.2f}", "<= 3"))
+    rows.append(("fit", "ours: time per gradient evaluation / matmul bound",
+                 f"{t['ours'] / ours_evals / t['bound']:.2f}", ""))
+    rows.append(("fit", f"gradient evaluations per iteration: ours {ours_evals:.2f}, torch.optim.LBFGS "
+                 f"{extra['torch_lbfgs'][1]:.2f} ({extra['torch_lbfgs'][0]} it), torch+scipy "
+                 f"{extra['torch_scipy'][1]:.2f}", "", ""))
+    rows.append(("fit", "torch.optim.LBFGS time per iteration / ours",
+                 f"{t['torch_lbfgs'] / t['ours']:.2f}", ">= 1.5"))
+    rows.append(("fit", "torch (loss+autograd) in scipy L-BFGS-B, time per iteration / ours",
+                 f"{t['torch_scipy'] / t['ours']:.2f}", ">= 1.5"))
+    rows.append(("fit", "torch.optim.LBFGS time per gradient evaluation / ours",
+                 f"{(t['torch_lbfgs'] / extra['torch_lbfgs'][1]) / (t['ours'] / ours_evals):.2f}", ""))
+
+    # float32 vs float64, ragged vs padded, same data
+    bags32 = [b.astype(np.float32) for b in bags]
+    padded = pad(bags)
+    fit_ours(bags32, y, 3)
+    fit_ours(padded, y, 3)
+    jobs = {
+        "f64": lambda: fit_ours(bags, y, n_iter),
+        "f32": lambda: fit_ours(bags32, y, n_iter),
+        "padded": lambda: fit_ours(padded, y, n_iter),
+    }
+    t, extra = interleaved(jobs, 2 * args.repeats)
+    rows.append(("fit", "float32 / float64 time per iteration", f"{t['f32'] / t['f64']:.2f}", "< 1"))
+    rows.append(("fit", f"ragged / NaN-padded (to {padded.shape[1]} steps) time per iteration",
+                 f"{t['f64'] / t['padded']:.2f}", "<= 1"))
+
+
+def section_scaling(rows, args):
+    # the base size should not fit in the CPU caches, or the first step
+    # measures the cache, not the algorithm (see README)
+    sizes = [args.scale_bags * f for f in (1, 10, 100)]
+    data = [make_bags(n_bags, seed=1) for n_bags in sizes]
+    elements = [n_elements(bags) for bags, _ in data]
+    iters = max(2, args.scale_iters)
+
+    def marginal(bags, y):
+        # time per iteration without the per-fit setup (packing, the
+        # workspace, first touch of its pages): difference of two fits
+        short, (n_short, _) = fit_ours(bags, y, 1)
+        long, (n_long, _) = fit_ours(bags, y, 1 + iters)
+        return (long * n_long - short * n_short) / (n_long - n_short), short * n_short
+
+    for bags, y in data:
+        fit_ours(bags, y, 1)  # warm-up
+    jobs = {i: (lambda bags=bags, y=y: marginal(bags, y)) for i, (bags, y) in enumerate(data)}
+    t, extra = interleaved(jobs, args.scale_repeats)
+    per_iter = [t[i] for i in range(len(data))]
+    one_iter = [extra[i] for i in range(len(data))]  # whole 1-iteration fit, last round
+    # steady-state gradient evaluation, the core of an iteration: best of 3
+    # after a first (page-touching) call, on the fit's own workspace
+    from sklearn.base import BaseEstimator
+
+    from sk_attention._attention import Segments, Workspace, loss_and_gradient
+    from sk_attention._collections import check_collections
+
+    per_eval = []
+    for bags, y in data:
+        packed = check_collections(bags, estimator=BaseEstimator(), reset=True)
+        segments = Segments(packed.offsets, K)
+        workspace = Workspace(packed.elements, segments)
+        del packed
+        params = _init_params(param_layout("additive", D, K, H, 1), K, np.random.RandomState(0))
+        params["v"] += 0.1
+        weights = np.ones(len(bags))
+
+        def evaluate():
+            return loss_and_gradient(params, None, segments, "additive", "binary_log_loss",
+                                     y.astype(np.float64), weights, ALPHA, workspace=workspace)
+
+        evaluate()
+        per_eval.append(min(timed(evaluate)[0] for _ in range(3)))
+        del workspace
+        gc.collect()
+
+    memory = []
+    for bags, y in data:
+        clf = AttentionClassifier(max_iter=2, tol=0.0, random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            memory.append(peak_memory(lambda: clf.fit(bags, y)))
+    del data
+    gc.collect()
+    input_bytes = [N * D * 8 for N in elements]
+    for i, f in ((1, 10), (2, 100)):
+        growth = elements[i] / elements[0]
+        rows.append(("scaling", f"{f}x bags ({elements[i]} vs {elements[0]} elements = {growth:.1f}x): "
+                     "time per iteration ratio (marginal: fit(1 + k it) - fit(1 it))", f"{per_iter[i] / per_iter[0]:.1f}",
+                     f"<= {1.1 * growth:.0f}"))
+        rows.append(("scaling", f"{f}x bags: steady-state gradient evaluation time ratio (best of 3)",
+                     f"{per_eval[i] / per_eval[0]:.1f}", f"<= {1.1 * growth:.0f}"))
+        rows.append(("scaling", f"{f}x bags: whole 1-iteration fit (packing, workspace setup, first "
+                     "touch of its pages included) time ratio",
+                     f"{one_iter[i] / one_iter[0]:.1f}", ""))
+        rows.append(("scaling", f"{f}x bags: peak fit memory ratio",
+                     f"{memory[i] / memory[0]:.1f}", f"~{growth:.0f}"))
+    for N, mem, ib in zip(elements, memory, input_bytes):
+        rows.append(("scaling", f"{N} elements: peak extra fit memory / packed input size",
+                     f"{mem / ib:.2f}", "constant"))
+
+
+def section_predict(rows, args):
+    bags, y = make_bags(args.bags, seed=2)
+    clf = AttentionClassifier(max_iter=5, random_state=0)
+    pool = AttentionPooling(max_iter=5, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clf.fit(bags, y)
+        pool.fit(bags, y)
+    big, _ = make_bags(args.predict_bags, seed=4)
+    N = n_elements(big)
+    input_bytes = N * D * 8
+    clf.predict_proba(big[:1000])
+    jobs = {
+        "bound": lambda: (matmul_bound(N, np.float64, repeats=1), None),
+        "predict_proba": lambda: timed(lambda: clf.predict_proba(big)),
+        "transform": lambda: timed(lambda: pool.transform(big)),
+    }
+    t, _ = interleaved(jobs, args.repeats)
+    # the bound's three products cover one gradient evaluation; inference
+    # needs only the first, so compare to a third of it
+    for name in ("predict_proba", "transform"):
+        rows.append(("predict", f"{name} on {len(big)} bags / {N} elements: time / (P @ W time, "
+                     "1/3 of the bound)", f"{t[name] / (t['bound'] / 3):.2f}", ""))
+        rows.append(("predict", f"{name}: elements per second (this run; ratio above is the portable number)",
+                     f"{N / t[name]:.3g}", ""))
+    for wm in (None, 16):
+        ctx = {} if wm is None else {"working_memory": wm}
+        label = f"working_memory={sklearn.get_config()['working_memory'] if wm is None else wm} MiB"
+        with sklearn.config_context(**ctx):
+            for name, fn in (("predict_proba", lambda: clf.predict_proba(big)),
+                             ("transform", lambda: pool.transform(big))):
+                mem = peak_memory(fn)
+                rows.append(("predict", f"{name}, {label}: peak extra memory / input size "
+                             f"({mem / 2**20:.0f} MiB)", f"{mem / input_bytes:.2f}", ""))
+
+
+def print_table(rows, args):
+    print(f"\nsk_attention speed benchmark  (command: {args.command})")
+    print(f"numpy {np.__version__}, scikit-learn {sklearn.__version__}, threads={args.threads}\n")
+    print("| section | measurement | value | target |")
+    print("|---|---|---|---|")
+    for section, what, value, target in rows:
+        print(f"| {section} | {what} | {value} | {target} |")
+
+
+def main(argv=None):
+    import sys
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--bags", type=int, default=4000)
+    parser.add_argument("--iters", type=int, default=30)
+    parser.add_argument("--scale-bags", type=int, default=3000)
+    parser.add_argument("--scale-iters", type=int, default=4)
+    parser.add_argument("--scale-repeats", type=int, default=3)
+    parser.add_argument("--predict-bags", type=int, default=100_000)
+    parser.add_argument("--sections", default="fit,scaling,predict")
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args(argv)
+    args.command = "python benchmarks/speed.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    if args.quick:
+        args.repeats, args.bags, args.iters = 3, 1000, 10
+        args.scale_bags, args.predict_bags = 200, 20_000
+    rows = []
+    with threadpool_limits(args.threads):
+        for section in args.sections.split(","):
+            globals()[f"section_{section}"](rows, args)
+            print_table(rows, args) if section == args.sections.split(",")[-1] else None
+    return rows
+
+
+if __name__ == "__main__":
+    main()
