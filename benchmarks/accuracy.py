@@ -294,8 +294,14 @@ def format_table(rows, columns):
                     cells += ["—", "—"]
                     continue
                 values = row[column][metric]
-                n = "" if len(values) == len(row["mean-pool + LR"][metric]) else f" (n={len(values)})"
-                cells.append(f"{values.mean():.3f} ± {values.std():.3f}{n}")
+                note = ""
+                if len(values) < len(row["attention"][metric]):
+                    # a subset of the outer splits: the default on the same ones
+                    n = len(values)
+                    default = row["attention"][metric][:n].mean()
+                    base = row["mean-pool + LR"][metric][:n].mean()
+                    note = f" (n={n}; same splits: default {default:.3f}, mean-pool {base:.3f})"
+                cells.append(f"{values.mean():.3f} ± {values.std():.3f}{note}")
                 if column != "mean-pool + LR":
                     ratio = row[column]["time"].mean() / base_time
                     cells.append(f"{ratio:.0f}" if ratio >= 10 else f"{ratio:.1f}")
