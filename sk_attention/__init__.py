@@ -8,6 +8,7 @@ predict.
 from ._classifier import AttentionClassifier
 from ._elementwise import ElementwiseTransformer
 from ._pooling import AttentionPooling
+from ._positional import PositionalEncoding
 from ._regressor import AttentionRegressor
 
 __version__ = "0.1.0"
@@ -17,5 +18,6 @@ __all__ = [
     "AttentionRegressor",
     "AttentionPooling",
     "ElementwiseTransformer",
+    "PositionalEncoding",
     "__version__",
 ]

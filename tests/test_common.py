@@ -8,6 +8,7 @@ from sk_attention import (
     AttentionPooling,
     AttentionRegressor,
     ElementwiseTransformer,
+    PositionalEncoding,
 )
 
 ESTIMATORS = [
@@ -15,6 +16,7 @@ ESTIMATORS = [
     AttentionRegressor(random_state=0),
     AttentionPooling(random_state=0),
     ElementwiseTransformer(StandardScaler()),
+    PositionalEncoding(),
 ]
 
 

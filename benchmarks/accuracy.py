@@ -1,0 +1,350 @@
+"""Accuracy of the default attention pipeline against mean pooling.
+
+Usage (from the project root)::
+
+    python benchmarks/accuracy.py [DATA_DIR] [--tune] [--n-jobs 2] [--only NAME ...]
+
+``DATA_DIR`` holds musk1.npz, elephant.npz and japanese_vowels.npz
+(default: ``../shared/data`` relative to the project root).  Without it the
+bundled rows (built from ``sklearn.datasets.load_digits``) still run.
+
+Rows and protocols
+------------------
+- MUSK1, ELEPHANT: multiple-instance bags, stratified 10-fold x 5
+  (``RepeatedStratifiedKFold(random_state=0)``); accuracy.
+- JapaneseVowels: the given train/test split, 5 seeds of the model; test
+  accuracy.  Sequences: the attention pipeline adds ``PositionalEncoding``
+  (an extra "order-free" row shows it without).
+- digit bags: bags of 5-15 digit images (64 pixels each); a bag is positive
+  iff it holds a 9.  5 seeds; each draws a new split of the images into a
+  train and a test pool, builds 300 train and 300 test bags from them and
+  seeds the model.  Accuracy and ROC AUC.
+- digit series: each 8x8 image z-normalised on its own and read as a
+  64-step univariate series (n, 64, 1); 10 classes; stratified 5-fold.
+  Shown with ``PositionalEncoding`` and order-free.
+
+Columns
+-------
+- attention: ``ElementwiseTransformer(StandardScaler())`` (then
+  ``PositionalEncoding()`` on sequences) then ``AttentionClassifier()``
+  with its defaults.
+- mean-pool + LR: each sample's mean element, ``StandardScaler``,
+  ``LogisticRegression()``: the baseline.
+- tuned (``--tune``): the attention pipeline inside a ``GridSearchCV``
+  over ``n_heads``, ``hidden_size`` and ``alpha`` (inner stratified
+  3-fold), so the figure is a nested, honest estimate.  It costs about 25
+  fits per outer split, so it runs on the first ``--tune-splits`` outer
+  splits of each row only (default 10: one full 10-fold repeat of the bag
+  sets) and not on the order-free rows nor on the digit series (one of its
+  fits takes about a minute).
+
+Every cell is mean +- std over the folds / seeds; "time x" is the mean fit
+time divided by the baseline's.
+"""
+
+import argparse
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+from joblib import Parallel, delayed
+from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.datasets import load_digits
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score, roc_auc_score
+from sklearn.model_selection import (
+    GridSearchCV,
+    RepeatedStratifiedKFold,
+    StratifiedKFold,
+)
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from sk_attention import AttentionClassifier, ElementwiseTransformer, PositionalEncoding
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = ROOT / ".." / "shared" / "data"
+
+TUNE_GRID = {
+    "attentionclassifier__n_heads": [1, 4],
+    "attentionclassifier__hidden_size": [8, 32],
+    "attentionclassifier__alpha": [0.1, 1.0],
+}
+
+
+# --------------------------------------------------------------------------
+# Data
+# --------------------------------------------------------------------------
+
+
+def _split(elements, lengths):
+    return np.split(elements, np.cumsum(lengths)[:-1])
+
+
+def load_bags(data_dir, name):
+    data = np.load(Path(data_dir) / f"{name}.npz")
+    return _split(data["elements"], data["lengths"]), data["y"]
+
+
+def load_japanese_vowels(data_dir):
+    data = np.load(Path(data_dir) / "japanese_vowels.npz")
+    train = _split(data["train_elements"], data["train_lengths"]), data["train_y"]
+    test = _split(data["test_elements"], data["test_lengths"]), data["test_y"]
+    return train, test
+
+
+def make_digit_bags(seed, n_bags=300, min_size=5, max_size=15):
+    """Train and test bags of digit images; positive iff the bag holds a 9.
+
+    The images are split in two pools first, so no test image is seen in
+    training.  Half of the bags are positive: they hold 1 to 3 nines among
+    other digits; negative bags hold no 9.
+    """
+    digits = load_digits()
+    rng = np.random.RandomState(seed)
+    order = rng.permutation(len(digits.target))
+    pools = np.array_split(order, 2)
+
+    def bags_from(pool):
+        nines = pool[digits.target[pool] == 9]
+        others = pool[digits.target[pool] != 9]
+        bags, labels = [], []
+        for i in range(n_bags):
+            size = rng.randint(min_size, max_size + 1)
+            label = i % 2
+            n_nines = rng.randint(1, 4) if label else 0
+            members = np.concatenate(
+                [rng.choice(nines, n_nines), rng.choice(others, size - n_nines)]
+            )
+            rng.shuffle(members)
+            bags.append(digits.data[members])
+            labels.append(label)
+        return bags, np.asarray(labels)
+
+    return bags_from(pools[0]), bags_from(pools[1])
+
+
+def make_digit_series():
+    """Digits as z-normalised 64-step univariate series, shape (n, 64, 1)."""
+    digits = load_digits()
+    X = digits.data.astype(np.float64)
+    X = (X - X.mean(axis=1, keepdims=True)) / X.std(axis=1, keepdims=True)
+    return X[:, :, None], digits.target
+
+
+# --------------------------------------------------------------------------
+# Models
+# --------------------------------------------------------------------------
+
+
+class MeanPool(TransformerMixin, BaseEstimator):
+    """Each sample's mean element (the baseline's pooling)."""
+
+    def fit(self, X, y=None):
+        return self
+
+    def transform(self, X):
+        if isinstance(X, np.ndarray) and X.ndim == 3:
+            return np.nanmean(X, axis=1)
+        return np.vstack([np.asarray(x).mean(axis=0) for x in X])
+
+
+def attention_pipeline(sequence, positional=True, **params):
+    steps = [ElementwiseTransformer(StandardScaler())]
+    if sequence and positional:
+        steps.append(PositionalEncoding())
+    steps.append(AttentionClassifier(**params))
+    return make_pipeline(*steps)
+
+
+def baseline_pipeline():
+    return make_pipeline(MeanPool(), StandardScaler(), LogisticRegression(max_iter=2000))
+
+
+def tuned_pipeline(sequence, positional=True, random_state=None):
+    return GridSearchCV(
+        attention_pipeline(sequence, positional, random_state=random_state),
+        TUNE_GRID,
+        cv=StratifiedKFold(3, shuffle=True, random_state=0),
+    )
+
+
+# --------------------------------------------------------------------------
+# Evaluation
+# --------------------------------------------------------------------------
+
+
+def _take(X, index):
+    if isinstance(X, np.ndarray):
+        return X[index]
+    return [X[i] for i in index]
+
+
+def _score(model, X_train, y_train, X_test, y_test, auc):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        start = time.perf_counter()
+        model.fit(X_train, y_train)
+        fit_time = time.perf_counter() - start
+    scores = {"acc": accuracy_score(y_test, model.predict(X_test)), "time": fit_time}
+    if auc:
+        scores["auc"] = roc_auc_score(y_test, model.predict_proba(X_test)[:, 1])
+    return scores
+
+
+def _tasks(name, data_dir):
+    """(row label, model factory kwargs, list of (X_tr, y_tr, X_te, y_te, seed), auc)."""
+    if name in ("musk1", "elephant"):
+        X, y = load_bags(data_dir, name)
+        cv = RepeatedStratifiedKFold(n_splits=10, n_repeats=5, random_state=0)
+        splits = [
+            (_take(X, tr), y[tr], _take(X, te), y[te], k)
+            for k, (tr, te) in enumerate(cv.split(np.zeros(len(y)), y))
+        ]
+        label = {"musk1": "MUSK1 (10-fold x 5)", "elephant": "ELEPHANT (10-fold x 5)"}[name]
+        return [(label, False, True, splits, False)]
+    if name == "japanese_vowels":
+        (X_tr, y_tr), (X_te, y_te) = load_japanese_vowels(data_dir)
+        splits = [(X_tr, y_tr, X_te, y_te, seed) for seed in range(5)]
+        return [
+            ("JapaneseVowels (test, 5 seeds)", True, True, splits, False),
+            ("JapaneseVowels, order-free", True, False, splits, False),
+        ]
+    if name == "digit_bags":
+        splits = []
+        for seed in range(5):
+            (X_tr, y_tr), (X_te, y_te) = make_digit_bags(seed)
+            splits.append((X_tr, y_tr, X_te, y_te, seed))
+        return [("digit bags (5 seeds)", False, True, splits, True)]
+    if name == "digit_series":
+        X, y = make_digit_series()
+        cv = StratifiedKFold(5, shuffle=True, random_state=0)
+        splits = [
+            (X[tr], y[tr], X[te], y[te], k) for k, (tr, te) in enumerate(cv.split(X, y))
+        ]
+        return [
+            ("digit series (5-fold)", True, True, splits, False),
+            ("digit series, order-free", True, False, splits, False),
+        ]
+    raise ValueError(name)
+
+
+COLUMNS = ("attention", "mean-pool + LR", "tuned")
+
+
+def _model(column, sequence, positional, seed):
+    if column == "attention":
+        return attention_pipeline(sequence, positional, random_state=seed)
+    if column == "mean-pool + LR":
+        return baseline_pipeline()
+    return tuned_pipeline(sequence, positional, random_state=seed)
+
+
+def run(names, data_dir, tune, n_jobs, tune_splits):
+    columns = COLUMNS if tune else COLUMNS[:2]
+    rows = []
+    for name in names:
+        for label, sequence, positional, splits, auc in _tasks(name, data_dir):
+            row = {"label": label, "auc": auc}
+            for column in columns:
+                if column == "mean-pool + LR" and not positional:
+                    row[column] = rows[-1][column]  # the baseline is order-free anyway
+                    continue
+                these = splits
+                if column == "tuned":
+                    if not positional or name == "digit_series":
+                        continue  # see the module docstring: too slow for its value
+                    these = splits[:tune_splits]
+                start = time.perf_counter()
+                scores = Parallel(n_jobs=n_jobs)(
+                    delayed(_score)(_model(column, sequence, positional, seed), *split[:4], auc)
+                    for *split, seed in these
+                )
+                row[column] = {
+                    key: np.array([s[key] for s in scores]) for key in scores[0]
+                }
+                print(
+                    f"  {label:32s} {column:16s} "
+                    f"{row[column]['acc'].mean():.3f} +- {row[column]['acc'].std():.3f} "
+                    f"n={len(these)} ({time.perf_counter() - start:.0f}s)",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            rows.append(row)
+    return rows, columns
+
+
+def format_table(rows, columns):
+    header = ["data set (metric)"]
+    for column in columns:
+        header.append(column)
+        if column != "mean-pool + LR":
+            header.append("time x")
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in rows:
+        metrics = ["acc", "auc"] if row["auc"] else ["acc"]
+        for metric in metrics:
+            cells = [f"{row['label']} ({'ROC AUC' if metric == 'auc' else 'accuracy'})"]
+            base_time = row["mean-pool + LR"]["time"].mean()
+            for column in columns:
+                if column not in row:
+                    cells += ["—", "—"]
+                    continue
+                values = row[column][metric]
+                note = ""
+                if len(values) < len(row["attention"][metric]):
+                    # a subset of the outer splits: the default on the same ones
+                    n = len(values)
+                    default = row["attention"][metric][:n].mean()
+                    base = row["mean-pool + LR"][metric][:n].mean()
+                    note = f" (n={n}; same splits: default {default:.3f}, mean-pool {base:.3f})"
+                cells.append(f"{values.mean():.3f} ± {values.std():.3f}{note}")
+                if column != "mean-pool + LR":
+                    ratio = row[column]["time"].mean() / base_time
+                    cells.append(f"{ratio:.0f}" if ratio >= 10 else f"{ratio:.1f}")
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "data_dir", nargs="?", default=str(DEFAULT_DATA),
+        help="folder with musk1.npz, elephant.npz, japanese_vowels.npz "
+        "(default: ../shared/data from the project root)",
+    )
+    parser.add_argument("--tune", action="store_true", help="add the nested GridSearchCV column (slow)")
+    parser.add_argument(
+        "--tune-splits", type=int, default=10,
+        help="outer splits (folds / seeds) of each row for the tuned column (default: 10)",
+    )
+    parser.add_argument("--n-jobs", type=int, default=2, help="folds fitted in parallel")
+    parser.add_argument(
+        "--only", nargs="+",
+        choices=["musk1", "elephant", "japanese_vowels", "digit_bags", "digit_series"],
+        help="run these rows only",
+    )
+    args = parser.parse_args(argv)
+
+    names = args.only or ["musk1", "elephant", "japanese_vowels", "digit_bags", "digit_series"]
+    real = {"musk1", "elephant", "japanese_vowels"}
+    data_dir = Path(args.data_dir)
+    missing = [n for n in names if n in real and not (data_dir / f"{n}.npz").is_file()]
+    if missing:
+        print(
+            f"Data folder {data_dir} lacks {', '.join(m + '.npz' for m in missing)}; "
+            "skipping those rows (pass the folder holding them as the first argument; "
+            "see ../shared/data/README.md).",
+            file=sys.stderr,
+        )
+        names = [n for n in names if n not in missing]
+
+    rows, columns = run(names, data_dir, args.tune, args.n_jobs, args.tune_splits)
+    print(format_table(rows, columns))
+
+
+if __name__ == "__main__":
+    main()
