@@ -55,11 +55,6 @@ class PackedCollections:
         """Number of elements of every sample, shape (n_samples,)."""
         return np.diff(self.offsets)
 
-    @property
-    def segment_ids(self):
-        """Index of the sample that owns each element, shape (n_elements,)."""
-        return np.repeat(np.arange(self.n_samples), self.lengths)
-
     def unpack(self, values, fill=np.nan):
         """Give per-element ``values`` back in the user's form.
 
