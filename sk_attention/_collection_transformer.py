@@ -27,6 +27,11 @@ class CollectionTransformer(TransformerMixin, BaseEstimator, auto_wrap_output_ke
     def _allow_nan(self):
         return False
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        return tags
+
     def transform(self, X):
         """Transform every element of every sample.
 

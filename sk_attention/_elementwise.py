@@ -108,7 +108,6 @@ class ElementwiseTransformer(CollectionTransformer, auto_wrap_output_keys=("tran
         tags = super().__sklearn_tags__()
         inner = get_tags(self.transformer)
         tags.input_tags.allow_nan = inner.input_tags.allow_nan
-        tags.input_tags.three_d_array = True
         tags.transformer_tags.preserves_dtype = list(inner.transformer_tags.preserves_dtype)
         tags.target_tags.required = inner.target_tags.required
         return tags

@@ -148,6 +148,5 @@ class PositionalEncoding(CollectionTransformer, auto_wrap_output_keys=("transfor
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True
-        tags.input_tags.three_d_array = True
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
