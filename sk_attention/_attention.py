@@ -27,10 +27,14 @@ elements (the only large operand):
   head.  ``d loss / d a_tk = (h_t . coef_k) . g_i`` reuses the forward's
   projection, so no ``(N, D)`` gather of the context gradient is needed.
 
-The ``(N, C)`` and ``(N, K * O)`` work arrays are allocated once per fit
-(:class:`Workspace`) and overwritten in place, from pre-activations to
-gradients.  They are separate C-contiguous arrays: NumPy's element-wise
-loops are much slower on column slices of one wider array.
+Every step but the gradient sums is local to a sample, so an evaluation
+walks blocks of a few thousand elements (whole samples) one after another
+(:class:`Workspace`): the block's ``(N_block, C)`` and ``(N_block, K * O)``
+work arrays are allocated once per fit, overwritten in place from
+pre-activations to gradients, and stay in the CPU cache between those
+passes, so the cost per element does not grow with ``N``.  They are
+separate C-contiguous arrays: NumPy's element-wise loops are much slower on
+column slices of one wider array.
 """
 
 import math
@@ -408,37 +412,58 @@ def forward(params, P, segments, alignment):
 # --------------------------------------------------------------------------
 
 
-class _Shard:
-    """Consecutive whole samples of the packed elements, with their buffers."""
+def _cut(offsets, n_parts):
+    """Sample bounds of ``n_parts`` runs of whole samples with about as many elements each."""
+    n_samples, N = offsets.shape[0] - 1, offsets[-1]
+    cuts = np.searchsorted(offsets, np.arange(1, n_parts) * N / n_parts)
+    return np.unique(np.concatenate([[0], cuts, [n_samples]]))
 
-    def __init__(self, P, offsets, n_heads, samples):
-        N, D = P.shape
+
+class _Block:
+    """Consecutive whole samples: views of the workspace's element arrays."""
+
+    def __init__(self, augmented, augmented_t, offsets, n_heads, samples):
+        lo, hi = offsets[0], offsets[-1]
         self.samples = samples  # slice of the samples it owns
-        self.segments = Segments(offsets, n_heads)
-        self.augmented = np.empty((N, D + 1), dtype=P.dtype)  # [P | 1]
-        self.augmented[:, :D] = P
-        self.augmented[:, D] = 1.0
-        self.augmented_t = np.ascontiguousarray(self.augmented.T)  # (D + 1, N)
+        self.segments = Segments(offsets - lo, n_heads)
+        self.augmented = augmented[lo:hi]  # [P | 1], (N_block, D + 1)
+        self.augmented_t = augmented_t[:, lo:hi]  # its transpose, C-contiguous rows
+
+
+class _Shard:
+    """The blocks one thread evaluates, one after another, in its own buffers."""
+
+    def __init__(self, blocks, dtype):
+        self.blocks = blocks
+        self.dtype = dtype
         self._buffers = {}
 
     def buffer(self, name, shape):
-        """An uninitialised work array, the same one on every call."""
+        """An uninitialised work array of ``shape``, reused on every call.
+
+        Leading dimensions vary from block to block: the array is sized for
+        the largest request so far and smaller requests get its first rows.
+        """
         buf = self._buffers.get(name)
-        if buf is None or buf.shape != shape:
-            buf = np.empty(shape, dtype=self.augmented.dtype)
+        if buf is None or buf.shape[0] < shape[0] or buf.shape[1:] != tuple(shape[1:]):
+            buf = np.empty(shape, dtype=self.dtype)
             self._buffers[name] = buf
-        return buf
+        return buf[: shape[0]]
 
 
 class Workspace:
     """Buffers of one fit, reused by every evaluation of the gradient.
 
-    The samples are cut into ``n_parts`` shards of whole samples with about
-    as many elements each.  Every shard holds its elements with a column of
-    ones appended (it stands in for the biases in both products), a
-    C-contiguous copy of its transpose (the weight-gradient product
-    ``[P | 1].T @ R`` is faster on it) and its work arrays, allocated on
-    first use.  Shards are independent until their gradients are added, so
+    The elements are held once, with a column of ones appended (it stands in
+    for the biases in both products), together with a C-contiguous copy of
+    the transpose (the weight-gradient product ``[P | 1].T @ R`` is faster
+    on it).  The samples are cut into blocks of whole samples of about
+    ``block_size`` elements: every evaluation walks them one after another,
+    so the work arrays hold one block, stay in the CPU cache between the
+    passes over them, and the time and memory of an evaluation grow
+    linearly with the number of elements.  Blocks are grouped into
+    ``n_parts`` shards with about as many elements each; shards are
+    independent until their gradients are added, so
     :func:`loss_and_gradient` evaluates them in parallel threads (NumPy
     releases the GIL in its products and element-wise loops) with
     single-threaded BLAS in each: no thread hand-off inside any product.
@@ -451,51 +476,65 @@ class Workspace:
         Number of shards (threads); fewer when shards would hold fewer than
         ``min_part_size`` elements.
     min_part_size : int, default=10000
+    block_size : int, default=4096
+        Elements per block (a sample longer than this is a block of its own).
     """
 
-    def __init__(self, P, segments, n_parts=1, min_part_size=10_000):
+    def __init__(self, P, segments, n_parts=1, min_part_size=10_000, block_size=4096):
         offsets, N = segments.offsets, segments.n_elements
-        n_parts = max(1, min(int(n_parts), N // min_part_size, segments.n_samples))
-        cuts = np.searchsorted(offsets, np.arange(1, n_parts) * N / n_parts)
-        bounds = np.unique(np.concatenate([[0], cuts, [segments.n_samples]]))
+        D = P.shape[1]
         self.dtype = P.dtype
-        self.n_features = P.shape[1]
+        self.n_features = D
+        augmented = np.empty((N, D + 1), dtype=P.dtype)
+        augmented[:, :D] = P
+        augmented[:, D] = 1.0
+        augmented_t = np.ascontiguousarray(augmented.T)
+        n_parts = max(1, min(int(n_parts), N // min_part_size, segments.n_samples))
         self.shards = []
-        for start, stop in zip(bounds[:-1], bounds[1:]):
-            lo, hi = offsets[start], offsets[stop]
-            self.shards.append(
-                _Shard(P[lo:hi], offsets[start : stop + 1] - lo, segments.n_heads, slice(start, stop))
-            )
+        shard_bounds = _cut(offsets, n_parts)
+        for start, stop in zip(shard_bounds[:-1], shard_bounds[1:]):
+            local = offsets[start : stop + 1]
+            n_blocks = max(1, -(-int(local[-1] - local[0]) // int(block_size)))
+            block_bounds = start + _cut(local - local[0], n_blocks)
+            blocks = [
+                _Block(augmented, augmented_t, offsets[lo : hi + 1], segments.n_heads, slice(lo, hi))
+                for lo, hi in zip(block_bounds[:-1], block_bounds[1:])
+            ]
+            self.shards.append(_Shard(blocks, P.dtype))
 
 
-def _data_term(params, spec, shard, loss, targets, sample_weight, total_weight, projections):
-    """The weighted loss of one shard's samples and its (unpenalised) gradient."""
+def _block_term(params, spec, block, buffers, loss, targets, scale, projections):
+    """One block's summed loss and the sums its gradient adds.
+
+    Returns the weighted loss (float64) and a dict of unpenalised gradient
+    pieces: ``"in"`` is ``[P | 1].T @ R`` (the alignment's "finish" turns
+    it into matrix and bias gradients), ``"head"`` is ``[P | 1].T @ (a g)``,
+    ``"intercept"`` the sum of the logit gradients, plus what the
+    alignment's backward returns.
+    """
     from ._losses import LOSSES
 
-    segments = shard.segments
+    segments = block.segments
     projection, head_projection = projections  # (D + 1, C), (D + 1, K * O)
-    N, D = shard.augmented.shape[0], shard.augmented.shape[1] - 1
+    N = block.augmented.shape[0]
     n, K = segments.n_samples, segments.n_heads
     C, O = projection.shape[1], head_projection.shape[1] // K
 
     # ---- forward: one product for the alignment, one for the head --------
-    Z = shard.buffer("hidden", (N, C))
-    np.matmul(shard.augmented, projection, out=Z)  # pre-activations
-    HP = shard.buffer("head", (N, K * O))
-    np.matmul(shard.augmented, head_projection, out=HP)
+    Z = np.matmul(block.augmented, projection, out=buffers.buffer("hidden", (N, C)))
+    HP = np.matmul(block.augmented, head_projection, out=buffers.buffer("head", (N, K * O)))
     HP = HP.reshape(N, K, O)  # h_t . coef_k
 
     scores = spec.scores(params, Z)  # (N, K); Z now holds the activations
-    weights = segment_softmax(scores, segments, out=shard.buffer("weights", (N, K)))
-    terms = shard.buffer("head_terms", (N, K * O))
+    weights = segment_softmax(scores, segments, out=buffers.buffer("weights", (N, K)))
+    terms = buffers.buffer("head_terms", (N, K * O))
     np.multiply(weights[:, :, None], HP, out=terms.reshape(N, K, O))
     head = segments.sum(terms).reshape(n, K, O)  # c_ik . coef_k
     logits = head.sum(axis=1) + params["intercept"]  # (n, O)
 
     per_sample, dlogits = LOSSES[loss](logits, targets)
-    scale = (sample_weight / total_weight).astype(shard.augmented.dtype, copy=False)
-    value = float(np.dot(per_sample.astype(np.float64), sample_weight)) / total_weight
-    dlogits *= scale[:, None]
+    value = float(np.dot(per_sample.astype(np.float64), scale))
+    dlogits *= scale.astype(dlogits.dtype, copy=False)[:, None]
 
     # ---- backward ----------------------------------------------------------
     g = segments.spread(dlogits)  # (N, O): d loss / d logits of each element's sample
@@ -510,17 +549,30 @@ def _data_term(params, spec, shard, loss, targets, sample_weight, total_weight, 
     dweights -= segments.spread(centre)
     dscores = np.multiply(weights, dweights, out=dweights)  # (N, K)
 
-    grads = spec.backward(params, Z, dscores)  # Z now holds R
-    gradient = shard.buffer("gradient", (D + 1, C))
-    np.matmul(shard.augmented_t, Z, out=gradient)
-    grads.update(spec.finish(params, gradient[:D], gradient[D]))
+    pieces = spec.backward(params, Z, dscores)  # Z now holds R
+    pieces["in"] = block.augmented_t @ Z
     # d logits_i / d coef_k = sum_t a_tk h_t: one product with a_tk g_i
     np.multiply(weights[:, :, None], g[:, None, :], out=HP)
-    head_gradient = shard.buffer("head_gradient", (D + 1, K * O))
-    np.matmul(shard.augmented_t, HP.reshape(N, K * O), out=head_gradient)
-    grads["coef"] = head_gradient[:D].reshape(D, K, O).transpose(1, 0, 2).reshape(K * D, O)
-    grads["intercept"] = dlogits.sum(axis=0)
-    return value, grads
+    pieces["head"] = block.augmented_t @ HP.reshape(N, K * O)
+    pieces["intercept"] = dlogits.sum(axis=0)
+    return value, pieces
+
+
+def _shard_term(params, spec, shard, loss, targets, scale, projections):
+    """:func:`_block_term` summed over a shard's blocks, in block order."""
+    value, total = 0.0, None
+    for block in shard.blocks:
+        part_value, pieces = _block_term(
+            params, spec, block, shard, loss, targets[block.samples], scale[block.samples],
+            projections,
+        )
+        value += part_value
+        if total is None:
+            total = pieces
+        else:
+            for name, piece in pieces.items():
+                total[name] += piece
+    return value, total
 
 
 def loss_and_gradient(
@@ -571,12 +623,10 @@ def loss_and_gradient(
     head_projection[:D] = coef.reshape(K, D, O).transpose(1, 0, 2).reshape(D, K * O)
 
     total_weight = float(np.sum(sample_weight, dtype=np.float64))
+    scale = np.asarray(sample_weight, dtype=np.float64) / total_weight
 
     def term(shard):
-        return _data_term(
-            params, spec, shard, loss, targets[shard.samples], sample_weight[shard.samples],
-            total_weight, (projection, head_projection),
-        )
+        return _shard_term(params, spec, shard, loss, targets, scale, (projection, head_projection))
 
     if len(workspace.shards) == 1:
         results = [term(workspace.shards[0])]
@@ -584,11 +634,17 @@ def loss_and_gradient(
         with ThreadPoolExecutor(max_workers=len(workspace.shards)) as executor:
             results = list(executor.map(term, workspace.shards))
     # added in shard order, so a fit is deterministic for a given thread count
-    value, grads = results[0][0], dict(results[0][1])
-    for part_value, part_grads in results[1:]:
+    value, pieces = results[0]
+    for part_value, part_pieces in results[1:]:
         value += part_value
-        for name in grads:
-            grads[name] = grads[name] + part_grads[name]
+        for name, piece in part_pieces.items():
+            pieces[name] += piece
+
+    grads = spec.finish(params, pieces["in"][:D], pieces["in"][D])
+    grads.update({name: pieces[name] for name, _ in spec.params if name in pieces})
+    head = pieces["head"][:D]
+    grads["coef"] = head.reshape(D, K, O).transpose(1, 0, 2).reshape(K * D, O)
+    grads["intercept"] = pieces["intercept"]
 
     penalty = alpha / total_weight
     for name, kind in _kinds(alignment):

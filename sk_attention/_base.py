@@ -144,8 +144,9 @@ class BaseAttention(BaseEstimator):
         theta0 = self._initial_theta(layout)
         segments = Segments(packed.offsets, self.n_heads)
         # work buffers allocated once, reused by every gradient evaluation;
-        # the workspace holds its own copy of the elements, in one shard per
-        # BLAS thread the caller allows (threadpoolctl limits are respected)
+        # the workspace holds its own copy of the elements, cut into blocks
+        # and into one shard of blocks per BLAS thread the caller allows
+        # (threadpoolctl limits are respected)
         blas = ThreadpoolController().select(user_api="blas")
         n_threads = max([info["num_threads"] for info in blas.info()] or [1])
         workspace = Workspace(packed.elements, segments, n_parts=n_threads)

@@ -8,6 +8,7 @@ from sk_attention import AttentionClassifier, AttentionPooling, AttentionRegress
 from sk_attention._attention import (
     ALIGNMENTS,
     Segments,
+    Workspace,
     forward,
     loss_and_gradient,
     param_layout,
@@ -67,6 +68,39 @@ def test_gradient_matches_finite_differences(alignment, n_heads, form, task):
 
     error = check_grad(value, gradient, theta0, epsilon=1e-7)
     assert error / np.linalg.norm(gradient(theta0)) < 1e-5
+
+
+@pytest.mark.parametrize("alignment", sorted(ALIGNMENTS))
+@pytest.mark.parametrize("task", sorted(LOSS_SETUPS))
+def test_blocks_and_shards_give_the_one_block_gradient(alignment, task):
+    # a fit walks blocks of whole samples in shards (threads); cutting the
+    # samples differently must not change the loss or the gradient
+    rng = np.random.RandomState(1)
+    lengths = LENGTHS + LENGTHS[::-1]
+    bags = [rng.normal(size=(length, N_FEATURES)) for length in lengths]
+    packed = check_collections(bags, estimator=BaseEstimator(), reset=True)
+    loss, n_outputs, targets = LOSS_SETUPS[task]
+    targets = np.concatenate([targets, targets[::-1]])
+    layout = param_layout(alignment, N_FEATURES, 2, 4, n_outputs)
+    theta = rng.normal(scale=0.5, size=sum(int(np.prod(s)) for _, s, _ in layout))
+    params = _unpack(theta, layout, np.float64)
+    segments = Segments(packed.offsets, 2)
+    sample_weight = rng.uniform(0.5, 2.0, size=packed.n_samples)
+    args = (segments, alignment, loss, targets, sample_weight, 0.3)
+
+    whole = Workspace(packed.elements, segments)
+    assert [len(shard.blocks) for shard in whole.shards] == [1]
+    cut = Workspace(packed.elements, segments, n_parts=2, min_part_size=1, block_size=2)
+    assert len(cut.shards) == 2 and all(len(shard.blocks) >= 2 for shard in cut.shards)
+    owned = [block.samples for shard in cut.shards for block in shard.blocks]
+    assert [s.start for s in owned] == [0] + [s.stop for s in owned[:-1]]
+    assert owned[-1].stop == len(lengths)
+
+    value, grads = loss_and_gradient(params, None, *args, workspace=whole)
+    for _ in range(2):  # and the reused buffers hold nothing over between calls
+        cut_value, cut_grads = loss_and_gradient(params, None, *args, workspace=cut)
+        assert cut_value == pytest.approx(value, rel=1e-12)
+        np.testing.assert_allclose(_pack(cut_grads, layout), _pack(grads, layout), rtol=1e-10, atol=1e-13)
 
 
 def test_segment_softmax_is_stable_for_extreme_scores():
