@@ -3,7 +3,8 @@
 Every alignment, 1 and 3 heads, every loss, ragged bags; central differences
 on every parameter.  Prints the worst relative error per case and exits
 non-zero if any exceeds 1e-6.  Also checks that a workspace cut into three
-shards (the threads of a fit) gives the one-shard loss and gradient.
+shards (the threads of a fit) of blocks of two elements or one longer
+sample gives the one-block loss and gradient.
 
     python benchmarks/gradcheck.py
 """
@@ -41,7 +42,7 @@ def _case(alignment, n_heads, loss, rng):
         return loss_and_gradient(p, P, segments, alignment, loss, targets, sample_weight, 0.3)
 
     value, grads = f(params)
-    sharded = Workspace(P, segments, n_parts=3, min_part_size=1)
+    sharded = Workspace(P, segments, n_parts=3, min_part_size=1, block_size=2)
     value3, grads3 = loss_and_gradient(
         params, None, segments, alignment, loss, targets, sample_weight, 0.3, workspace=sharded
     )

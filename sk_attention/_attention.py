@@ -30,9 +30,10 @@ elements (the only large operand):
 Every step but the gradient sums is local to a sample, so an evaluation
 walks blocks of a few thousand elements (whole samples) one after another
 (:class:`Workspace`): the block's ``(N_block, C)`` and ``(N_block, K * O)``
-work arrays are allocated once per fit, overwritten in place from
-pre-activations to gradients, and stay in the CPU cache between those
-passes, so the cost per element does not grow with ``N``.  They are
+work arrays are allocated on first use and reused by every block and every
+evaluation, overwritten in place from pre-activations to gradients, and
+stay in the CPU cache between those passes, so the cost per element does
+not grow with ``N``.  They are
 separate C-contiguous arrays: NumPy's element-wise loops are much slower on
 column slices of one wider array.
 """
@@ -419,8 +420,20 @@ def _cut(offsets, n_parts):
     return np.unique(np.concatenate([[0], cuts, [n_samples]]))
 
 
+def _cut_blocks(offsets, block_size):
+    """Sample bounds of blocks of whole samples for :class:`Workspace`.
+
+    Blocks hold about ``block_size`` elements (fewer than twice as many);
+    a sample longer than ``block_size`` is a block of its own, so that it
+    does not drag its neighbours into an even larger block.
+    """
+    n_blocks = max(1, -(-int(offsets[-1]) // block_size))
+    long = np.flatnonzero(np.diff(offsets) > block_size)
+    return np.unique(np.concatenate([_cut(offsets, n_blocks), long, long + 1]))
+
+
 class _Block:
-    """Consecutive whole samples: views of the workspace's element arrays."""
+    """Consecutive whole samples and their slice of the workspace's elements."""
 
     def __init__(self, P, transposed, offsets, n_heads, samples):
         lo, hi = offsets[0], offsets[-1]
@@ -465,8 +478,9 @@ class Workspace:
     of ones appended (it stands in for the biases in both products), stored
     transposed and C-contiguous block by block: the weight-gradient product
     ``[P | 1].T @ R`` is faster on that layout, and the forward products
-    take its transpose as it is.  The samples are cut into blocks of whole samples of about
-    ``block_size`` elements: every evaluation walks them one after another,
+    take its transpose as it is.  The samples are cut into blocks of whole
+    samples of about ``block_size`` elements: every evaluation walks them
+    one after another,
     so the work arrays hold one block, stay in the CPU cache between the
     passes over them, and the time and memory of an evaluation grow
     linearly with the number of elements.  Blocks are grouped into
@@ -484,11 +498,24 @@ class Workspace:
         Number of shards (threads); fewer when shards would hold fewer than
         ``min_part_size`` elements.
     min_part_size : int, default=10000
+        Fewest elements worth a thread of their own.
     block_size : int, default=4096
-        Elements per block (a sample longer than this is a block of its own).
+        Elements per block, about (see :func:`_cut_blocks`).  At 4096 the
+        work arrays of a block stay within a few MiB, and the Python
+        overhead per block is a few per cent of its products.
+
+    Attributes
+    ----------
+    shards : list of _Shard
+        One per thread, each a list of ``_Block`` and its work arrays.
+    dtype : dtype
+        That of the elements (float32 or float64).
+    n_features : int
     """
 
     def __init__(self, P, segments, n_parts=1, min_part_size=10_000, block_size=4096):
+        if block_size < 1:
+            raise ValueError(f"block_size must be at least 1, got {block_size}.")
         offsets, N = segments.offsets, segments.n_elements
         D = P.shape[1]
         self.dtype = P.dtype
@@ -499,8 +526,7 @@ class Workspace:
         shard_bounds = _cut(offsets, n_parts)
         for start, stop in zip(shard_bounds[:-1], shard_bounds[1:]):
             local = offsets[start : stop + 1]
-            n_blocks = max(1, -(-int(local[-1] - local[0]) // int(block_size)))
-            block_bounds = start + _cut(local - local[0], n_blocks)
+            block_bounds = start + _cut_blocks(local - local[0], int(block_size))
             blocks = [
                 _Block(P, transposed, offsets[lo : hi + 1], segments.n_heads, slice(lo, hi))
                 for lo, hi in zip(block_bounds[:-1], block_bounds[1:])
@@ -573,7 +599,9 @@ def _shard_term(params, spec, shard, loss, targets, scale, projections):
         )
         value += part_value
         if total is None:
-            total = pieces
+            # summed in float64: the float32 gradient then depends less on
+            # how the samples were cut into blocks and threads
+            total = {name: piece.astype(np.float64) for name, piece in pieces.items()}
         else:
             for name, piece in pieces.items():
                 total[name] += piece

@@ -9,6 +9,7 @@ from sk_attention._attention import (
     ALIGNMENTS,
     Segments,
     Workspace,
+    _cut_blocks,
     forward,
     loss_and_gradient,
     param_layout,
@@ -72,18 +73,22 @@ def test_gradient_matches_finite_differences(alignment, n_heads, form, task):
 
 @pytest.mark.parametrize("alignment", sorted(ALIGNMENTS))
 @pytest.mark.parametrize("task", sorted(LOSS_SETUPS))
-def test_blocks_and_shards_give_the_one_block_gradient(alignment, task):
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_blocks_and_shards_give_the_one_block_gradient(alignment, task, dtype):
     # a fit walks blocks of whole samples in shards (threads); cutting the
     # samples differently must not change the loss or the gradient
     rng = np.random.RandomState(1)
     lengths = LENGTHS + LENGTHS[::-1]
-    bags = [rng.normal(size=(length, N_FEATURES)) for length in lengths]
+    bags = [rng.normal(size=(length, N_FEATURES)).astype(dtype) for length in lengths]
     packed = check_collections(bags, estimator=BaseEstimator(), reset=True)
+    assert packed.elements.dtype == dtype
     loss, n_outputs, targets = LOSS_SETUPS[task]
     targets = np.concatenate([targets, targets[::-1]])
+    if targets.dtype.kind == "f":
+        targets = targets.astype(dtype)
     layout = param_layout(alignment, N_FEATURES, 2, 4, n_outputs)
     theta = rng.normal(scale=0.5, size=sum(int(np.prod(s)) for _, s, _ in layout))
-    params = _unpack(theta, layout, np.float64)
+    params = _unpack(theta, layout, dtype)
     segments = Segments(packed.offsets, 2)
     sample_weight = rng.uniform(0.5, 2.0, size=packed.n_samples)
     args = (segments, alignment, loss, targets, sample_weight, 0.3)
@@ -97,10 +102,28 @@ def test_blocks_and_shards_give_the_one_block_gradient(alignment, task):
     assert owned[-1].stop == len(lengths)
 
     value, grads = loss_and_gradient(params, None, *args, workspace=whole)
+    expected = _pack(grads, layout)
+    rtol, atol = (1e-10, 1e-13) if dtype == np.float64 else (1e-4, 1e-6 * np.abs(expected).max())
     for _ in range(2):  # and the reused buffers hold nothing over between calls
         cut_value, cut_grads = loss_and_gradient(params, None, *args, workspace=cut)
-        assert cut_value == pytest.approx(value, rel=1e-12)
-        np.testing.assert_allclose(_pack(cut_grads, layout), _pack(grads, layout), rtol=1e-10, atol=1e-13)
+        assert cut_value == pytest.approx(value, rel=rtol)
+        np.testing.assert_allclose(_pack(cut_grads, layout), expected, rtol=rtol, atol=atol)
+
+
+def test_blocks_are_whole_samples_of_about_block_size():
+    lengths = np.array([3, 2, 50, 1, 1, 1, 4000, 3000, 9000, 2, 2, 5000])
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    bounds = _cut_blocks(offsets, 4096)
+    assert bounds[0] == 0 and bounds[-1] == len(lengths)
+    assert np.all(np.diff(bounds) > 0)
+    for start, stop in zip(bounds[:-1], bounds[1:]):
+        size = offsets[stop] - offsets[start]
+        # fewer than twice block_size, or one longer sample on its own
+        assert size < 2 * 4096 or stop - start == 1
+        if np.any(lengths[start:stop] > 4096):
+            assert stop - start == 1
+    with pytest.raises(ValueError, match="block_size"):
+        Workspace(np.zeros((3, 2)), Segments([0, 3], 1), block_size=0)
 
 
 def test_segment_softmax_is_stable_for_extreme_scores():
