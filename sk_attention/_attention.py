@@ -33,9 +33,8 @@ walks blocks of a few thousand elements (whole samples) one after another
 work arrays are allocated on first use and reused by every block and every
 evaluation, overwritten in place from pre-activations to gradients, and
 stay in the CPU cache between those passes, so the cost per element does
-not grow with ``N``.  They are
-separate C-contiguous arrays: NumPy's element-wise loops are much slower on
-column slices of one wider array.
+not grow with ``N``.  They are separate C-contiguous arrays: NumPy's
+element-wise loops are much slower on column slices of one wider array.
 """
 
 import math
@@ -480,10 +479,9 @@ class Workspace:
     ``[P | 1].T @ R`` is faster on that layout, and the forward products
     take its transpose as it is.  The samples are cut into blocks of whole
     samples of about ``block_size`` elements: every evaluation walks them
-    one after another,
-    so the work arrays hold one block, stay in the CPU cache between the
-    passes over them, and the time and memory of an evaluation grow
-    linearly with the number of elements.  Blocks are grouped into
+    one after another, so the work arrays hold one block, stay in the CPU
+    cache between the passes over them, and the time and memory of an
+    evaluation grow linearly with the number of elements.  Blocks are grouped into
     ``n_parts`` shards with about as many elements each; shards are
     independent until their gradients are added, so
     :func:`loss_and_gradient` evaluates them in parallel threads (NumPy
