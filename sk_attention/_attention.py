@@ -28,8 +28,9 @@ elements (the only large operand):
   projection, so no ``(N, D)`` gather of the context gradient is needed.
 
 Every step but the gradient sums is local to a sample, so an evaluation
-walks blocks of a few thousand elements (whole samples) one after another
-(:class:`Workspace`): the block's ``(N_block, C)`` and ``(N_block, K * O)``
+walks blocks of a few thousand elements (whole samples, or pieces of a
+longer sample, whose softmax needs only its maximum and sum) one after
+another (:class:`Workspace`): the block's ``(N_block, C)`` and ``(N_block, K * O)``
 work arrays are allocated on first use and reused by every block and every
 evaluation, overwritten in place from pre-activations to gradients, and
 stay in the CPU cache between those passes, so the cost per element does
@@ -38,6 +39,7 @@ element-wise loops are much slower on column slices of one wider array.
 """
 
 import math
+import queue
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable
@@ -420,11 +422,13 @@ def _cut(offsets, n_parts):
 
 
 def _cut_blocks(offsets, block_size):
-    """Sample bounds of blocks of whole samples for :class:`Workspace`.
+    """Sample bounds of the work units of :class:`Workspace`.
 
-    Blocks hold about ``block_size`` elements (fewer than twice as many);
-    a sample longer than ``block_size`` is a block of its own, so that it
-    does not drag its neighbours into an even larger block.
+    Runs of whole samples hold about ``block_size`` elements (fewer than
+    twice as many); a sample longer than ``block_size`` is a unit of its own
+    (which :class:`Workspace` cuts into pieces), so that it does not drag its
+    neighbours into an even larger block.  The bounds depend on the offsets
+    and ``block_size`` only, never on the number of threads.
     """
     n_blocks = max(1, -(-int(offsets[-1]) // block_size))
     long = np.flatnonzero(np.diff(offsets) > block_size)
@@ -432,12 +436,15 @@ def _cut_blocks(offsets, block_size):
 
 
 class _Block:
-    """Consecutive whole samples and their slice of the workspace's elements."""
+    """Consecutive elements, their slice of the workspace's ``[P | 1].T``.
+
+    Either whole samples or one piece of a sample longer than a block.
+    """
 
     def __init__(self, P, transposed, offsets, n_heads, samples):
         lo, hi = offsets[0], offsets[-1]
         D = P.shape[1]
-        self.samples = samples  # slice of the samples it owns
+        self.samples = samples  # slice of the samples it owns (or is a piece of)
         self.segments = Segments(offsets - lo, n_heads)
         # [P | 1].T, C-contiguous, copied block by block (one transposing
         # copy of all N elements strides through memory: ~3x slower)
@@ -449,131 +456,174 @@ class _Block:
         self.augmented = self.augmented_t.T  # [P | 1], (N_block, D + 1)
 
 
-class _Shard:
-    """The blocks one thread evaluates, one after another, in its own buffers."""
+class _LongSample:
+    """One sample longer than a block, as pieces of at most ``block_size`` elements.
 
-    def __init__(self, blocks, dtype):
-        self.blocks = blocks
+    Its softmax needs the sample's maximum score and sum of exponentials,
+    which the pieces give one after another; the backward pass then
+    recomputes each piece's forward, so no work array ever holds more than
+    one piece.
+    """
+
+    def __init__(self, P, transposed, start, stop, n_heads, sample, block_size):
+        n_pieces = -(-(stop - start) // block_size)
+        bounds = np.linspace(start, stop, n_pieces + 1).round().astype(np.int64)
+        samples = slice(sample, sample + 1)
+        self.samples = samples
+        self.pieces = [
+            _Block(P, transposed, np.array([lo, hi]), n_heads, samples)
+            for lo, hi in zip(bounds[:-1], bounds[1:])
+        ]
+
+
+class _Buffers:
+    """Work arrays of one thread, reused by every block and every evaluation."""
+
+    def __init__(self, dtype):
         self.dtype = dtype
-        self._buffers = {}
+        self._arrays = {}
 
-    def buffer(self, name, shape):
-        """An uninitialised work array of ``shape``, reused on every call.
+    def get(self, name, shape):
+        """An uninitialised work array of ``shape``.
 
         Leading dimensions vary from block to block: the array is sized for
         the largest request so far and smaller requests get its first rows.
         """
-        buf = self._buffers.get(name)
+        buf = self._arrays.get(name)
         if buf is None or buf.shape[0] < shape[0] or buf.shape[1:] != tuple(shape[1:]):
             buf = np.empty(shape, dtype=self.dtype)
-            self._buffers[name] = buf
+            self._arrays[name] = buf
         return buf[: shape[0]]
 
 
 class Workspace:
-    """Buffers of one fit, reused by every evaluation of the gradient.
+    """The elements of one fit, cut into blocks, and the work arrays.
 
     The workspace holds its own copy of the elements, once, with a column
     of ones appended (it stands in for the biases in both products), stored
     transposed and C-contiguous block by block: the weight-gradient product
     ``[P | 1].T @ R`` is faster on that layout, and the forward products
-    take its transpose as it is.  The samples are cut into blocks of whole
-    samples of about ``block_size`` elements: every evaluation walks them
-    one after another, so the work arrays hold one block, stay in the CPU
-    cache between the passes over them, and the time and memory of an
-    evaluation grow linearly with the number of elements.  Blocks are grouped into
-    ``n_parts`` shards with about as many elements each; shards are
-    independent until their gradients are added, so
-    :func:`loss_and_gradient` evaluates them in parallel threads (NumPy
-    releases the GIL in its products and element-wise loops) with
-    single-threaded BLAS in each: no thread hand-off inside any product.
+    take its transpose as it is.
+
+    The samples are cut into *units* of about ``block_size`` elements:
+    runs of whole samples, and every sample longer than ``block_size`` on
+    its own, in pieces of at most ``block_size`` elements.  An evaluation
+    of :func:`loss_and_gradient` walks the units, so the work arrays hold
+    one block, stay in the CPU cache between the passes over it, and the
+    time and memory of an evaluation grow linearly with the number of
+    elements whatever the sample lengths.  Units are independent until
+    their gradients are added: ``n_threads`` threads evaluate them in
+    parallel (NumPy releases the GIL in its products and element-wise
+    loops), each with its own work arrays and single-threaded BLAS, and the
+    unit results are added in unit order.  How the samples are cut and the
+    order of the additions depend on the offsets and ``block_size`` only,
+    so a fit gives the same parameters with any number of threads.
 
     Parameters
     ----------
     P : ndarray of shape (N, D)
     segments : Segments
-    n_parts : int, default=1
-        Number of shards (threads); fewer when shards would hold fewer than
-        ``min_part_size`` elements.
-    min_part_size : int, default=10000
-        Fewest elements worth a thread of their own.
+    n_threads : int, default=1
+        Threads that evaluate units in parallel (at most one per unit).
     block_size : int, default=4096
-        Elements per block, about (see :func:`_cut_blocks`).  At 4096 the
+        Elements per unit, about (see :func:`_cut_blocks`).  At 4096 the
         work arrays of a block stay within a few MiB, and the Python
         overhead per block is a few per cent of its products.
 
     Attributes
     ----------
-    shards : list of _Shard
-        One per thread, each a list of ``_Block`` and its work arrays.
+    units : list of _Block or _LongSample
+        In sample order.
+    n_threads : int
     dtype : dtype
         That of the elements (float32 or float64).
     n_features : int
     """
 
-    def __init__(self, P, segments, n_parts=1, min_part_size=10_000, block_size=4096):
+    def __init__(self, P, segments, n_threads=1, block_size=4096):
         if block_size < 1:
             raise ValueError(f"block_size must be at least 1, got {block_size}.")
-        offsets, N = segments.offsets, segments.n_elements
+        offsets, N, K = segments.offsets, segments.n_elements, segments.n_heads
         D = P.shape[1]
         self.dtype = P.dtype
         self.n_features = D
         transposed = np.empty(N * (D + 1), dtype=P.dtype)  # every block's [P | 1].T
-        n_parts = max(1, min(int(n_parts), N // min_part_size, segments.n_samples))
-        self.shards = []
-        shard_bounds = _cut(offsets, n_parts)
-        for start, stop in zip(shard_bounds[:-1], shard_bounds[1:]):
-            local = offsets[start : stop + 1]
-            block_bounds = start + _cut_blocks(local - local[0], int(block_size))
-            blocks = [
-                _Block(P, transposed, offsets[lo : hi + 1], segments.n_heads, slice(lo, hi))
-                for lo, hi in zip(block_bounds[:-1], block_bounds[1:])
-            ]
-            self.shards.append(_Shard(blocks, P.dtype))
+        self.units = []
+        bounds = _cut_blocks(offsets, int(block_size))
+        for lo, hi in zip(bounds[:-1], bounds[1:]):
+            if hi - lo == 1 and offsets[hi] - offsets[lo] > block_size:
+                unit = _LongSample(P, transposed, offsets[lo], offsets[hi], K, lo, block_size)
+            else:
+                unit = _Block(P, transposed, offsets[lo : hi + 1], K, slice(lo, hi))
+            self.units.append(unit)
+        self.n_threads = max(1, min(int(n_threads), len(self.units)))
+        self._idle_buffers = queue.SimpleQueue()
+        for _ in range(self.n_threads):
+            self._idle_buffers.put(_Buffers(P.dtype))
 
 
-def _block_term(params, spec, block, buffers, loss, targets, scale, projections):
-    """One block's summed loss and the sums its gradient adds.
+def _block_forward(params, spec, block, buffers, projections):
+    """Alignment activations, scores and head projections of a block's elements.
 
-    Returns the weighted loss (float64) and a dict of unpenalised gradient
-    pieces: ``"in"`` is ``[P | 1].T @ R`` (the alignment's "finish" turns
-    it into matrix and bias gradients), ``"head"`` is ``[P | 1].T @ (a g)``,
-    ``"intercept"`` the sum of the logit gradients, plus what the
-    alignment's backward returns.
+    Returns
+    -------
+    Z : ndarray of shape (N_b, C)
+        What the alignment's backward needs (its activations).
+    scores : ndarray of shape (N_b, K)
+    head_projection : ndarray of shape (N_b, K, O)
+        ``h_t . coef_k`` for every element and head.
     """
+    projection, head_projection = projections  # (D + 1, C), (D + 1, K * O)
+    N, K = block.augmented.shape[0], block.segments.n_heads
+    C, KO = projection.shape[1], head_projection.shape[1]
+    Z = np.matmul(block.augmented, projection, out=buffers.get("hidden", (N, C)))
+    HP = np.matmul(block.augmented, head_projection, out=buffers.get("head", (N, KO)))
+    scores = spec.scores(params, Z)  # (N_b, K); Z now holds the activations
+    return Z, scores, HP.reshape(N, K, KO // K)
+
+
+def _pooled_head(weights, head_projection, segments, buffers):
+    """``c_ik . coef_k`` of every sample and head, shape (n, K, O)."""
+    N, K, O = head_projection.shape
+    terms = buffers.get("head_terms", (N, K * O))
+    np.multiply(weights[:, :, None], head_projection, out=terms.reshape(N, K, O))
+    return segments.sum(terms).reshape(segments.n_samples, K, O)
+
+
+def _head_loss(head, intercept, loss, targets, scale):
+    """Weighted loss (float64) and its gradient w.r.t. the logits, (n, O)."""
     from ._losses import LOSSES
 
-    segments = block.segments
-    projection, head_projection = projections  # (D + 1, C), (D + 1, K * O)
-    N = block.augmented.shape[0]
-    n, K = segments.n_samples, segments.n_heads
-    C, O = projection.shape[1], head_projection.shape[1] // K
-
-    # ---- forward: one product for the alignment, one for the head --------
-    Z = np.matmul(block.augmented, projection, out=buffers.buffer("hidden", (N, C)))
-    HP = np.matmul(block.augmented, head_projection, out=buffers.buffer("head", (N, K * O)))
-    HP = HP.reshape(N, K, O)  # h_t . coef_k
-
-    scores = spec.scores(params, Z)  # (N, K); Z now holds the activations
-    weights = segment_softmax(scores, segments, out=buffers.buffer("weights", (N, K)))
-    terms = buffers.buffer("head_terms", (N, K * O))
-    np.multiply(weights[:, :, None], HP, out=terms.reshape(N, K, O))
-    head = segments.sum(terms).reshape(n, K, O)  # c_ik . coef_k
-    logits = head.sum(axis=1) + params["intercept"]  # (n, O)
-
+    logits = head.sum(axis=1) + intercept  # (n, O)
     per_sample, dlogits = LOSSES[loss](logits, targets)
     value = float(np.dot(per_sample.astype(np.float64), scale))
     dlogits *= scale.astype(dlogits.dtype, copy=False)[:, None]
+    return value, dlogits
 
-    # ---- backward ----------------------------------------------------------
+
+def _block_backward(params, spec, block, Z, head_projection, weights, head, dlogits):
+    """Gradient sums of a block given its samples' pooled head and logit gradients.
+
+    ``weights`` are the final softmax weights of the block's elements (for
+    a piece of a long sample, normalised over the whole sample), ``head``
+    (n, K, O) and ``dlogits`` (n, O) belong to the block's samples.  Z and
+    ``head_projection`` are overwritten.
+
+    Returns the unpenalised gradient pieces: ``"in"`` is ``[P | 1].T @ R``
+    (the alignment's "finish" turns it into matrix and bias gradients),
+    ``"head"`` is ``[P | 1].T @ (a g)``, plus what the alignment's backward
+    returns.  The intercept's gradient is the caller's (once per sample).
+    """
+    segments = block.segments
+    N, K, O = head_projection.shape
     g = segments.spread(dlogits)  # (N, O): d loss / d logits of each element's sample
     # d loss / d a_tk = (h_t . coef_k) . g_i; the softmax Jacobian subtracts
     # sum_s a_sk (h_s . coef_k) . g_i = (c_ik . coef_k) . g_i
     if O == 1:
-        dweights = HP[:, :, 0] * g
+        dweights = head_projection[:, :, 0] * g
         centre = head[:, :, 0] * dlogits
     else:
-        dweights = np.einsum("tko,to->tk", HP, g)
+        dweights = np.einsum("tko,to->tk", head_projection, g)
         centre = np.einsum("nko,no->nk", head, dlogits)
     dweights -= segments.spread(centre)
     dscores = np.multiply(weights, dweights, out=dweights)  # (N, K)
@@ -581,29 +631,71 @@ def _block_term(params, spec, block, buffers, loss, targets, scale, projections)
     pieces = spec.backward(params, Z, dscores)  # Z now holds R
     pieces["in"] = block.augmented_t @ Z
     # d logits_i / d coef_k = sum_t a_tk h_t: one product with a_tk g_i
-    np.multiply(weights[:, :, None], g[:, None, :], out=HP)
-    pieces["head"] = block.augmented_t @ HP.reshape(N, K * O)
+    a_g = np.multiply(weights[:, :, None], g[:, None, :], out=head_projection)
+    pieces["head"] = block.augmented_t @ a_g.reshape(N, K * O)
+    return pieces
+
+
+def _block_term(params, spec, block, buffers, loss, targets, scale, projections):
+    """A block of whole samples: its weighted loss and gradient pieces."""
+    Z, scores, HP = _block_forward(params, spec, block, buffers, projections)
+    weights = segment_softmax(scores, block.segments, out=buffers.get("weights", scores.shape))
+    head = _pooled_head(weights, HP, block.segments, buffers)
+    value, dlogits = _head_loss(head, params["intercept"], loss, targets, scale)
+    pieces = _block_backward(params, spec, block, Z, HP, weights, head, dlogits)
     pieces["intercept"] = dlogits.sum(axis=0)
     return value, pieces
 
 
-def _shard_term(params, spec, shard, loss, targets, scale, projections):
-    """:func:`_block_term` summed over a shard's blocks, in block order."""
-    value, total = 0.0, None
-    for block in shard.blocks:
-        part_value, pieces = _block_term(
-            params, spec, block, shard, loss, targets[block.samples], scale[block.samples],
-            projections,
-        )
-        value += part_value
-        if total is None:
-            # summed in float64: the float32 gradient then depends less on
-            # how the samples were cut into blocks and threads
-            total = {name: piece.astype(np.float64) for name, piece in pieces.items()}
+def _long_sample_term(params, spec, unit, buffers, loss, targets, scale, projections):
+    """One sample in pieces: the same loss and gradient as one block would give.
+
+    Pass 1 runs each piece's forward with the piece's own softmax and keeps
+    its maximum score, its sum of exponentials and its pooled head; their
+    log-sum-exp combination is the sample's softmax.  Pass 2 runs each
+    piece's forward again, normalises with the sample's maximum and sum,
+    and backpropagates.
+    """
+    shifts, totals, heads = [], [], []
+    for piece in unit.pieces:
+        _, scores, HP = _block_forward(params, spec, piece, buffers, projections)
+        shift = scores.max(axis=0)  # (K,)
+        weights = np.subtract(scores, shift, out=buffers.get("weights", scores.shape))
+        np.exp(weights, out=weights)
+        shifts.append(shift.astype(np.float64))
+        totals.append(weights.sum(axis=0, dtype=np.float64))  # (K,)
+        heads.append(np.einsum("tk,tko->ko", weights, HP).astype(np.float64))  # (K, O)
+    shifts, totals, heads = np.array(shifts), np.array(totals), np.array(heads)
+    shift = shifts.max(axis=0)  # the sample's maximum score, per head
+    rescaled = totals * np.exp(shifts - shift)  # (n_pieces, K)
+    total = rescaled.sum(axis=0)  # the sample's sum of exp(score - shift)
+    head = np.einsum("pk,pko->ko", np.exp(shifts - shift), heads) / total[:, None]
+    dtype = buffers.dtype
+    head = head[None].astype(dtype)  # (1, K, O)
+    value, dlogits = _head_loss(head, params["intercept"], loss, targets, scale)
+
+    shift, total = shift.astype(dtype), total.astype(dtype)
+    pieces = None
+    for piece in unit.pieces:
+        Z, scores, HP = _block_forward(params, spec, piece, buffers, projections)
+        weights = np.subtract(scores, shift, out=buffers.get("weights", scores.shape))
+        np.exp(weights, out=weights)
+        weights /= total
+        part = _block_backward(params, spec, piece, Z, HP, weights, head, dlogits)
+        if pieces is None:
+            pieces = {name: array.astype(np.float64) for name, array in part.items()}
         else:
-            for name, piece in pieces.items():
-                total[name] += piece
-    return value, total
+            for name, array in part.items():
+                pieces[name] += array
+    pieces["intercept"] = dlogits.sum(axis=0)
+    return value, pieces
+
+
+def _unit_term(params, spec, unit, buffers, loss, targets, scale, projections):
+    """:func:`_block_term` or :func:`_long_sample_term`, whichever the unit is."""
+    term = _long_sample_term if isinstance(unit, _LongSample) else _block_term
+    samples = unit.samples
+    return term(params, spec, unit, buffers, loss, targets[samples], scale[samples], projections)
 
 
 def loss_and_gradient(
@@ -613,6 +705,8 @@ def loss_and_gradient(
 
     ``sum_i w_i loss_i / sum_i w_i + alpha / 2 * ||weights||^2 / sum_i w_i``
     where "weights" are every penalised parameter (see :func:`param_layout`).
+    The sample weights are divided by their maximum first, so that no sum
+    overflows or underflows whatever their scale.
 
     Parameters
     ----------
@@ -627,10 +721,11 @@ def loss_and_gradient(
     targets : ndarray
         Encoded targets, as the loss expects them.
     sample_weight : ndarray of shape (n,)
+        Non-negative, with a positive maximum.
     alpha : float
     workspace : Workspace, optional
         Buffers for these elements and segments to reuse across calls (a fit
-        makes one); without it, a temporary one-shard workspace is made.
+        makes one); without it, a temporary one-thread workspace is made.
 
     Returns
     -------
@@ -653,23 +748,28 @@ def loss_and_gradient(
     head_projection = np.zeros((D + 1, K * O), dtype=workspace.dtype)
     head_projection[:D] = coef.reshape(K, D, O).transpose(1, 0, 2).reshape(D, K * O)
 
-    total_weight = float(np.sum(sample_weight, dtype=np.float64))
-    scale = np.asarray(sample_weight, dtype=np.float64) / total_weight
+    sample_weight = np.asarray(sample_weight, dtype=np.float64)
+    relative = sample_weight / sample_weight.max()
+    total_weight = float(np.sum(relative))  # in [1, n]: no overflow
+    scale = relative / total_weight
+    # alpha / sum_i w_i, without forming the sum of the raw weights
+    penalty = alpha / sample_weight.max() / total_weight
 
-    def term(shard):
-        return _shard_term(params, spec, shard, loss, targets, scale, (projection, head_projection))
+    def term(unit):
+        buffers = workspace._idle_buffers.get()
+        try:
+            return _unit_term(
+                params, spec, unit, buffers, loss, targets, scale, (projection, head_projection)
+            )
+        finally:
+            workspace._idle_buffers.put(buffers)
 
-    if len(workspace.shards) == 1:
-        results = [term(workspace.shards[0])]
+    if workspace.n_threads == 1:
+        value, pieces = _sum_in_order(map(term, workspace.units))
     else:
-        with ThreadPoolExecutor(max_workers=len(workspace.shards)) as executor:
-            results = list(executor.map(term, workspace.shards))
-    # added in shard order, so a fit is deterministic for a given thread count
-    value, pieces = results[0]
-    for part_value, part_pieces in results[1:]:
-        value += part_value
-        for name, piece in part_pieces.items():
-            pieces[name] += piece
+        with ThreadPoolExecutor(max_workers=workspace.n_threads) as executor:
+            # map yields in unit order whichever thread finishes first
+            value, pieces = _sum_in_order(executor.map(term, workspace.units))
 
     grads = spec.finish(params, pieces["in"][:D], pieces["in"][D])
     grads.update({name: pieces[name] for name, _ in spec.params if name in pieces})
@@ -677,7 +777,6 @@ def loss_and_gradient(
     grads["coef"] = head.reshape(D, K, O).transpose(1, 0, 2).reshape(K * D, O)
     grads["intercept"] = pieces["intercept"]
 
-    penalty = alpha / total_weight
     for name, kind in _kinds(alignment):
         if kind in PENALISED_KINDS:
             value += 0.5 * penalty * float(np.sum(params[name].astype(np.float64) ** 2))
@@ -685,6 +784,23 @@ def loss_and_gradient(
         else:
             grads[name] = np.array(grads[name])  # own copy, never a workspace view
     return value, grads
+
+
+def _sum_in_order(results):
+    """Add ``(value, pieces)`` results one after another, in float64.
+
+    The order is that of the units, whatever thread computed them: the sum
+    (and so a fit) does not depend on the number of threads.
+    """
+    value, total = 0.0, None
+    for part_value, pieces in results:
+        value += part_value
+        if total is None:
+            total = {name: piece.astype(np.float64) for name, piece in pieces.items()}
+        else:
+            for name, piece in pieces.items():
+                total[name] += piece
+    return value, total
 
 
 def _kinds(alignment):

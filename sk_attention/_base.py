@@ -4,8 +4,15 @@
 the parameters, runs L-BFGS-B and records the history.  Subclasses only say
 how targets are encoded (:meth:`BaseAttention._encode_targets`), which loss
 they train and how the head's output becomes a prediction.
+
+The fitted model is ``coefs_`` and ``intercepts_`` and nothing else:
+inference reads them (so editing them changes predictions, before and after
+pickling alike), and the architecture (alignment, heads, hidden size) is
+read off their keys and shapes.
 """
 
+import os
+import sys
 import time
 import warnings
 from numbers import Integral, Real
@@ -15,8 +22,7 @@ from scipy.optimize import minimize
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted
+from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import ThreadpoolController
 
 from ._attention import (
@@ -29,8 +35,17 @@ from ._attention import (
     param_layout,
 )
 from ._collections import check_collections, gen_sample_chunks
+from ._compat import Interval, StrOptions, check_sample_weight
 
 __all__ = ["BaseAttention"]
+
+_SCALE_ADVICE = "put ElementwiseTransformer(StandardScaler()) before the estimator"
+
+# L-BFGS-B's history (scipy's maxcor); see _run_lbfgs
+_HISTORY = 20
+
+# attributes a fit sets that do not end with "_" (see _restore_after_failure)
+_PRIVATE_FITTED = ("_y_1d",)
 
 
 def _init_params(layout, n_heads, rng, dtype=np.float64):
@@ -55,16 +70,153 @@ def _init_params(layout, n_heads, rng, dtype=np.float64):
 
 
 def _pack(params, layout):
-    return np.concatenate([params[name].ravel() for name, _, _ in layout])
+    return np.concatenate([np.ravel(params[name]) for name, _, _ in layout])
 
 
 def _unpack(theta, layout, dtype):
+    """Views of ``theta`` (copies when ``dtype`` differs), one per parameter."""
     params, start = {}, 0
     for name, shape, _ in layout:
         size = int(np.prod(shape))
         params[name] = theta[start : start + size].reshape(shape).astype(dtype, copy=False)
         start += size
     return params
+
+
+# -- the fitted attributes ------------------------------------------------------
+
+_BIASES = ("b", "c")
+
+
+def _to_attributes(params):
+    """Parameters -> ``(coefs_, intercepts_)`` as documented, own copies."""
+    coefs = {name: np.array(value) for name, value in params.items() if name not in _BIASES}
+    intercepts = {name: np.array(params[name]) for name in _BIASES if name in params}
+    coefs["head"] = coefs.pop("coef")
+    intercepts["head"] = coefs.pop("intercept")
+    return coefs, intercepts
+
+
+def _from_attributes(coefs, intercepts, dtype=np.float64):
+    """``(coefs_, intercepts_)`` -> the parameters of :mod:`._attention`."""
+    params = {name: np.asarray(value, dtype=dtype) for name, value in coefs.items()}
+    params.update({name: np.asarray(value, dtype=dtype) for name, value in intercepts.items()})
+    params["coef"] = np.asarray(coefs["head"], dtype=dtype)
+    params["intercept"] = np.asarray(intercepts["head"], dtype=dtype)
+    del params["head"]
+    return params
+
+
+def _architecture(params):
+    """Alignment, heads, hidden size, features and outputs, read off the parameters."""
+    alignment = "dot" if "q" in params else "gated" if "U" in params else "additive"
+    n_heads, hidden_size = params["q" if alignment == "dot" else "v"].shape
+    return {
+        "alignment": alignment,
+        "n_heads": n_heads,
+        "hidden_size": hidden_size,
+        "n_features": params["W"].shape[0],
+        "n_outputs": params["coef"].shape[1],
+    }
+
+
+def _restore_after_failure(estimator, before, keep_previous_fit):
+    """Put back the attributes of ``before``; drop the fitted ones unless kept."""
+    for name in list(vars(estimator)):
+        if name not in before:
+            delattr(estimator, name)
+    vars(estimator).update(before)
+    if not keep_previous_fit:
+        for name in list(vars(estimator)):
+            if (name.endswith("_") and not name.startswith("__")) or name in _PRIVATE_FITTED:
+                delattr(estimator, name)
+
+
+# -- what the optimisation sees ---------------------------------------------------
+
+
+def _combine_weights(alpha, sample_weight, class_weights):
+    """Sample times class weights, scaled to a maximum of 1, and alpha to match.
+
+    The objective depends on the weights only through ``w_i / sum_j w_j``
+    and ``alpha / sum_j w_j``: dividing the weights by a constant and alpha
+    by the same constant changes nothing, and keeps every sum finite however
+    large or small the weights are (1e307 or 1e-300).
+    """
+    factors = [sample_weight] if class_weights is None else [sample_weight, class_weights]
+    weights = np.ones_like(sample_weight)
+    for factor in factors:
+        top = factor.max()
+        if not top > 0:
+            break
+        weights = weights * (factor / top)
+        alpha = alpha / top
+    top = weights.max()
+    if not top > 0:
+        raise ValueError("The sum of sample weights (times class weights) must be positive.")
+    weights, alpha = weights / top, alpha / top
+    if not np.isfinite(alpha):
+        raise ValueError(
+            "alpha divided by the sum of the sample weights is too large to represent: "
+            "the sample weights are tiny; multiply them all by the same large factor."
+        )
+    return weights, alpha
+
+
+def _standardise(Y, weights):
+    """Each output centred and divided by its (weighted) standard deviation.
+
+    Returns the standardised targets and ``(mean, scale)`` such that
+    ``Y = standardised * scale + mean``; a constant output keeps scale 1.
+    """
+    total = weights.sum()
+    mean = weights @ Y / total
+    centred = Y - mean
+    # divide by the largest deviation first: no square overflows
+    top = np.abs(centred).max(axis=0)
+    top[top == 0] = 1.0
+    scale = top * np.sqrt(weights @ (centred / top) ** 2 / total)
+    scale[~(scale > np.finfo(np.float64).tiny * 1e3)] = 1.0
+    return centred / scale, (mean, scale)
+
+
+def _scale_advice(elements):
+    """A sentence advising to standardise the elements, or "" if they look standardised."""
+    rows = elements[:: max(1, elements.shape[0] // 100_000)]  # a strided sample suffices
+    mean = np.abs(rows.mean(axis=0, dtype=np.float64))
+    std = rows.std(axis=0, dtype=np.float64)
+    varying = std > 0
+    if np.all(std <= 10) and np.all(std[varying] >= 0.1) and np.all(mean <= 10 * np.maximum(std, 1)):
+        return ""
+    return (
+        f" The elements do not look standardised (feature means up to {mean.max():.3g}, "
+        f"standard deviations from {std.min():.3g} to {std.max():.3g}): the alignment "
+        f"MLP trains best on standardised elements; {_SCALE_ADVICE}."
+    )
+
+
+def _n_threads():
+    """BLAS threads the caller allows (threadpoolctl limits are respected)."""
+    blas = ThreadpoolController().select(user_api="blas")
+    return max([info["num_threads"] for info in blas.info()] or [1])
+
+
+_LIBRARY_DIRS = tuple(
+    os.path.dirname(module.__file__) + os.sep
+    for module in (sys.modules[__name__.split(".")[0]], sys.modules["sklearn"])
+)
+
+
+def _user_stacklevel():
+    """``stacklevel`` for a warning raised by the caller, pointing at user code.
+
+    Skips the frames of this package and of scikit-learn (a Pipeline, a
+    grid search), so the warning names the line that called ``fit``.
+    """
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename.startswith(_LIBRARY_DIRS):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 class BaseAttention(BaseEstimator):
@@ -121,35 +273,52 @@ class BaseAttention(BaseEstimator):
 
     # -- fitting -------------------------------------------------------------
 
+    def __sklearn_is_fitted__(self):
+        return hasattr(self, "coefs_") and hasattr(self, "intercepts_")
+
     def _fit(self, X, y, sample_weight=None):
         self._validate_params()
+        before = dict(vars(self))
+        previous = before if self.warm_start and self.__sklearn_is_fitted__() else None
+        try:
+            self._fit_from(previous, X, y, sample_weight)
+        except BaseException:
+            # a failed fit leaves no half-fitted model behind
+            _restore_after_failure(self, before, keep_previous_fit=previous is not None)
+            raise
+        return self
+
+    def _fit_from(self, previous, X, y, sample_weight):
+        """Fit, starting from the attributes ``previous`` (warm start) if given."""
         packed = check_collections(X, estimator=self, reset=True)
         if y is None:
             raise ValueError(
                 f"{type(self).__name__} requires y to be passed, but the target y is None."
             )
-        targets, loss, n_outputs, extra_weight = self._encode_targets(y, packed.n_samples)
-        sample_weight = _check_sample_weight(
+        targets, loss, n_outputs, class_weights = self._encode_targets(y, packed.n_samples)
+        if previous is not None:
+            self._check_same_problem(previous)
+        sample_weight = check_sample_weight(
             sample_weight, packed.offsets[:-1], dtype=np.float64, ensure_non_negative=True
         )
-        if extra_weight is not None:
-            sample_weight = sample_weight * extra_weight
-        if not np.sum(sample_weight) > 0:
-            raise ValueError("The sum of sample weights (times class weights) must be positive.")
+        weights, alpha = _combine_weights(self.alpha, sample_weight, class_weights)
+        target_scaling = None
+        if loss == "squared_error":
+            # units of y do not matter: the optimisation sees standardised
+            # targets, the fitted head is mapped back to y's units
+            targets, target_scaling = _standardise(targets, weights)
 
         dtype = packed.elements.dtype
         layout = param_layout(
             self.alignment, packed.elements.shape[1], self.n_heads, self.hidden_size, n_outputs
         )
-        theta0 = self._initial_theta(layout)
+        theta0 = self._initial_theta(layout, previous, target_scaling)
         segments = Segments(packed.offsets, self.n_heads)
-        # work buffers allocated once, reused by every gradient evaluation;
+        advice = _scale_advice(packed.elements)
         # the workspace holds its own copy of the elements, cut into blocks
-        # and into one shard of blocks per BLAS thread the caller allows
-        # (threadpoolctl limits are respected)
-        blas = ThreadpoolController().select(user_api="blas")
-        n_threads = max([info["num_threads"] for info in blas.info()] or [1])
-        workspace = Workspace(packed.elements, segments, n_parts=n_threads)
+        # that do not depend on the thread count (the same model on any
+        # machine); threads evaluate blocks in parallel
+        workspace = Workspace(packed.elements, segments, n_threads=_n_threads())
         del packed
         targets = targets.astype(dtype, copy=False) if targets.dtype.kind == "f" else targets
 
@@ -157,35 +326,86 @@ class BaseAttention(BaseEstimator):
             params = _unpack(theta, layout, dtype)
             value, grads = loss_and_gradient(
                 params, None, segments, self.alignment, loss,
-                targets, sample_weight, self.alpha, workspace=workspace,
+                targets, weights, alpha, workspace=workspace,
             )
             return value, _pack(grads, layout).astype(np.float64)
 
-        # the shards are the parallelism: BLAS runs on one thread throughout,
-        # in the products of every shard and in scipy's bookkeeping on tiny
-        # vectors, where a thread hand-off costs more than it saves
-        with blas.limit(limits=1):
-            theta = self._run_lbfgs(objective, theta0)
-        self._layout = layout
-        self._theta = theta
-        # inference uses what was fitted, even if set_params changes these
-        self._fitted_alignment, self._fitted_heads = self.alignment, self.n_heads
-        self._set_fitted_params(_unpack(theta, layout, np.float64))
-        return self
+        # the threads over blocks are the parallelism: BLAS runs on one
+        # thread throughout, in every block's products and in scipy's
+        # bookkeeping on tiny vectors, where a thread hand-off costs more
+        # than it saves
+        with ThreadpoolController().select(user_api="blas").limit(limits=1):
+            theta = self._run_lbfgs(objective, theta0, advice)
+        params = _unpack(theta, layout, np.float64)
+        if target_scaling is not None:
+            mean, scale = target_scaling
+            params["coef"] = params["coef"] * scale
+            params["intercept"] = params["intercept"] * scale + mean
+        self.coefs_, self.intercepts_ = _to_attributes(params)
 
-    def _initial_theta(self, layout):
-        if self.warm_start and getattr(self, "_layout", None) == layout:
-            return self._theta.copy()
-        rng = check_random_state(self.random_state)
-        return _pack(_init_params(layout, self.n_heads, rng), layout)
+    def _check_same_problem(self, previous):
+        """warm_start continues only the problem of the previous fit."""
+        changes = []
+        if previous["n_features_in_"] != self.n_features_in_:
+            changes.append(
+                f"X has {self.n_features_in_} features per element, the previous fit "
+                f"had {previous['n_features_in_']}"
+            )
+        if getattr(self, "objective_", None) != previous.get("objective_"):
+            changes.append(
+                f"the objective is {self.objective_!r}, the previous fit's was "
+                f"{previous.get('objective_')!r}"
+            )
+        old_classes = previous.get("classes_")
+        new_classes = getattr(self, "classes_", None)
+        if (old_classes is None) != (new_classes is None) or (
+            old_classes is not None and not np.array_equal(old_classes, new_classes)
+        ):
+            changes.append(f"y has classes {new_classes}, the previous fit had {old_classes}")
+        if changes:
+            raise ValueError(
+                "warm_start=True continues the previous fit only on the same problem, but "
+                + "; ".join(changes)
+                + ". Set warm_start=False to fit from scratch."
+            )
 
-    def _run_lbfgs(self, objective, theta0):
+    def _initial_theta(self, layout, previous, target_scaling):
+        if previous is None:
+            rng = check_random_state(self.random_state)
+            return _pack(_init_params(layout, self.n_heads, rng), layout)
+        params = _from_attributes(previous["coefs_"], previous["intercepts_"])
+        old = _architecture(params)
+        new = dict(
+            alignment=self.alignment, n_heads=self.n_heads, hidden_size=self.hidden_size,
+            n_outputs=dict((name, shape) for name, shape, _ in layout)["coef"][1],
+        )
+        changes = [f"{key} {old[key]!r} -> {value!r}" for key, value in new.items() if old[key] != value]
+        if changes:
+            raise ValueError(
+                "warm_start=True continues the previous fit only with the same parameter "
+                f"layout, but it changed: {', '.join(changes)}. Set warm_start=False to "
+                "fit from scratch."
+            )
+        if target_scaling is not None:
+            mean, scale = target_scaling
+            params["coef"] = params["coef"] / scale
+            params["intercept"] = (params["intercept"] - mean) / scale
+        return _pack(params, layout)
+
+    def _run_lbfgs(self, objective, theta0, advice=""):
         """The one place that talks to scipy.optimize."""
-        last = {}
+        state = {"evaluations": 0}
 
         def fun(theta):
             value, grad = objective(theta)
-            last["grad_norm"] = float(np.linalg.norm(grad))
+            state["evaluations"] += 1
+            if state["evaluations"] == 1 and not (np.isfinite(value) and np.isfinite(grad).all()):
+                raise ValueError(
+                    f"The training loss is not finite at the initial parameters (loss = "
+                    f"{value}): the elements (or targets) hold values too large for "
+                    f"the arithmetic.{advice or ' Scale the elements: ' + _SCALE_ADVICE + '.'}"
+                )
+            state["grad_norm"] = float(np.linalg.norm(grad))
             return value, grad
 
         self.loss_curve_ = []
@@ -196,7 +416,7 @@ class BaseAttention(BaseEstimator):
             if self.verbose:
                 print(
                     f"Iteration {len(self.loss_curve_)}, loss = {intermediate_result.fun:.8f}, "
-                    f"gradient norm = {last['grad_norm']:.3e}, "
+                    f"gradient norm = {state['grad_norm']:.3e}, "
                     f"time = {time.perf_counter() - start:.2f}s"
                 )
 
@@ -206,29 +426,53 @@ class BaseAttention(BaseEstimator):
             method="L-BFGS-B",
             jac=True,
             callback=callback,
-            options={"maxiter": self.max_iter, "gtol": self.tol, "maxfun": 15000},
+            options={
+                "maxiter": self.max_iter,
+                "gtol": self.tol,
+                # scipy's default ftol would stop at a relative decrease of
+                # 2.2e-9 whatever tol says; near an optimum a step decreases
+                # the loss by about (gradient norm)^2, so tol^2 matches gtol
+                "ftol": self.tol**2,
+                "maxfun": 15000,
+                # a longer history than scipy's 10 converges in fewer
+                # iterations and more tightly on these ill-conditioned
+                # objectives (flat directions penalised only by alpha)
+                "maxcor": _HISTORY,
+            },
         )
+        if not (np.isfinite(result.fun) and np.isfinite(result.x).all()):
+            raise ValueError(
+                "L-BFGS-B produced non-finite parameters or loss "
+                f"({result.message}).{advice or ' Scale the elements: ' + _SCALE_ADVICE + '.'}"
+            )
         self.n_iter_ = int(result.nit)
         self.loss_ = float(result.fun)
-        if result.status == 1:  # maxiter or maxfun reached
+        if self.verbose:
+            print(
+                f"L-BFGS-B stopped after {self.n_iter_} iterations and {result.nfev} "
+                f"evaluations: {result.message}"
+            )
+        if result.status != 0:
+            if result.status == 1:
+                what = "increase max_iter"
+            else:
+                what = "the line search found no lower loss, often a sign of a badly scaled problem"
             warnings.warn(
                 f"L-BFGS-B stopped after {self.n_iter_} iterations without reaching "
-                f"tol={self.tol} ({result.message}); increase max_iter or scale the data.",
+                f"tol={self.tol} (status {result.status}: {result.message}); {what}.{advice}",
                 ConvergenceWarning,
+                stacklevel=_user_stacklevel(),
             )
         return result.x
 
-    def _set_fitted_params(self, params):
-        alignment_names = [name for name, _ in ALIGNMENTS[self._fitted_alignment].params]
-        self.coefs_ = {name: params[name] for name in alignment_names if name not in ("b", "c")}
-        self.coefs_["head"] = params["coef"]
-        self.intercepts_ = {name: params[name] for name in ("b", "c") if name in params}
-        self.intercepts_["head"] = params["intercept"]
-
     # -- inference -----------------------------------------------------------
 
-    def _params_for(self, dtype):
-        return _unpack(self._theta, self._layout, dtype)
+    def _fitted_model(self, dtype=np.float64):
+        """``(params, alignment, n_heads)`` read off ``coefs_`` / ``intercepts_``."""
+        check_is_fitted(self)
+        params = _from_attributes(self.coefs_, self.intercepts_, dtype)
+        architecture = _architecture(params)
+        return params, architecture["alignment"], architecture["n_heads"]
 
     def _forward(self, X, output):
         """Validated packing and one of the per-sample or per-element outputs.
@@ -253,10 +497,10 @@ class BaseAttention(BaseEstimator):
         check_is_fitted(self)
         packed = check_collections(X, estimator=self, reset=False)
         P, offsets = packed.elements, packed.offsets
-        params = self._params_for(P.dtype)
-        K, D, itemsize = self._fitted_heads, P.shape[1], P.itemsize
+        params, alignment, K = self._fitted_model(P.dtype)
+        D, itemsize = P.shape[1], P.itemsize
         n_outputs = params["coef"].shape[1]
-        n_columns = ALIGNMENTS[self._fitted_alignment].project(params)[0].shape[1]
+        n_columns = ALIGNMENTS[alignment].project(params)[0].shape[1]
         # per element: alignment activations, scores and softmax temporaries,
         # the sample index and, to pool, the sparse matrix's data and indices
         element_bytes = itemsize * (n_columns + 4 * K) + 8 + K * (itemsize + 8)
@@ -271,9 +515,9 @@ class BaseAttention(BaseEstimator):
             lo, hi = offsets[chunk.start], offsets[chunk.stop]
             segments = Segments(offsets[chunk.start : chunk.stop + 1] - lo, K)
             if output == "weights":
-                result[lo:hi] = attention(params, P[lo:hi], segments, self._fitted_alignment)
+                result[lo:hi] = attention(params, P[lo:hi], segments, alignment)
                 continue
-            _, pooled, _ = forward(params, P[lo:hi], segments, self._fitted_alignment)
+            _, pooled, _ = forward(params, P[lo:hi], segments, alignment)
             if output == "pooled":
                 result[chunk] = pooled
             else:

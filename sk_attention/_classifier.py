@@ -4,12 +4,12 @@ import numpy as np
 from scipy.special import expit, log_expit, log_softmax, softmax
 from sklearn.base import ClassifierMixin
 from sklearn.preprocessing import LabelEncoder
-from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, column_or_1d
 
 from ._base import BaseAttention
+from ._compat import StrOptions
 
 __all__ = ["AttentionClassifier"]
 
@@ -36,6 +36,13 @@ def _encode_classes(estimator, y, n_samples, class_weight):
             f"the data, but the data contain only one class: {estimator.classes_[0]!r}."
         )
     codes = encoder.transform(y)
+    if isinstance(class_weight, dict):
+        values = np.array(list(class_weight.values()), dtype=np.float64)
+        if not (np.isfinite(values).all() and (values >= 0).all()):
+            raise ValueError(
+                "class_weight must give every class a finite, non-negative weight, "
+                f"got {class_weight!r}."
+            )
     weights = None if class_weight is None else compute_sample_weight(class_weight, y)
     if len(estimator.classes_) == 2:
         return codes, "binary_log_loss", 1, weights

@@ -8,10 +8,10 @@ here and applied by hand to 2D output only.
 
 from scipy import sparse
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils._set_output import _wrap_data_with_container
 from sklearn.utils.validation import check_is_fitted
 
 from ._collections import check_collections
+from ._compat import wrap_data_with_container
 
 
 class CollectionTransformer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
@@ -53,7 +53,7 @@ class CollectionTransformer(TransformerMixin, BaseEstimator, auto_wrap_output_ke
         packed = check_collections(X, estimator=self, reset=False, allow_nan=self._allow_nan())
         out = self._transform_elements(packed)
         if packed.form == "2d":
-            return _wrap_data_with_container("transform", out, X, self)
+            return wrap_data_with_container("transform", out, X, self)
         if sparse.issparse(out):
             out = out.toarray()
         if out.dtype.kind != "f":

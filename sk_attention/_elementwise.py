@@ -3,9 +3,9 @@
 import numpy as np
 from sklearn.base import clone
 from sklearn.utils import get_tags
-from sklearn.utils._param_validation import HasMethods
-from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
+from sklearn.utils.validation import check_is_fitted
 
+from ._compat import HasMethods, check_feature_names_in
 from ._collection_transformer import CollectionTransformer
 from ._collections import check_collections
 
@@ -101,7 +101,7 @@ class ElementwiseTransformer(CollectionTransformer, auto_wrap_output_keys=("tran
         feature_names_out : ndarray of str objects
         """
         check_is_fitted(self)
-        names = _check_feature_names_in(self, input_features)
+        names = check_feature_names_in(self, input_features)
         return self.transformer_.get_feature_names_out(names)
 
     def __sklearn_tags__(self):

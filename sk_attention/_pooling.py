@@ -2,11 +2,10 @@
 
 import numpy as np
 from sklearn.base import TransformerMixin
-from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.multiclass import type_of_target
-from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
 
 from ._base import BaseAttention
+from ._compat import StrOptions, check_feature_names_in
 from ._classifier import _encode_classes
 from ._regressor import _encode_continuous
 
@@ -174,10 +173,10 @@ class AttentionPooling(TransformerMixin, BaseAttention):
         -------
         feature_names_out : ndarray of str objects
         """
-        check_is_fitted(self)
-        names = _check_feature_names_in(self, input_features)
+        n_heads = self._fitted_model()[2]
+        names = check_feature_names_in(self, input_features)
         return np.asarray(
-            [f"head{k}__{name}" for k in range(self._fitted_heads) for name in names],
+            [f"head{k}__{name}" for k in range(n_heads) for name in names],
             dtype=object,
         )
 

@@ -3,9 +3,9 @@
 from numbers import Integral
 
 import numpy as np
-from sklearn.utils._param_validation import Interval
-from sklearn.utils.validation import _check_feature_names_in, check_is_fitted
+from sklearn.utils.validation import check_is_fitted
 
+from ._compat import Interval, check_feature_names_in
 from ._collection_transformer import CollectionTransformer
 from ._collections import check_collections
 
@@ -139,7 +139,7 @@ class PositionalEncoding(CollectionTransformer, auto_wrap_output_keys=("transfor
             ``position_cos1``, ``position_sin2``, ...
         """
         check_is_fitted(self)
-        names = list(_check_feature_names_in(self, input_features))
+        names = list(check_feature_names_in(self, input_features))
         names.append("position")
         for j in range(1, self.n_frequencies + 1):
             names += [f"position_sin{j}", f"position_cos{j}"]

@@ -1,21 +1,20 @@
-"""The attention math: gradient, segment softmax, invariances."""
+"""The attention math: segment softmax, invariances, the uniform start.
+
+The gradient and the blocked evaluation are tested in test_gradient.py.
+"""
 
 import numpy as np
 import pytest
-from scipy.optimize import check_grad
 
 from sk_attention import AttentionClassifier, AttentionPooling, AttentionRegressor
 from sk_attention._attention import (
     ALIGNMENTS,
     Segments,
-    Workspace,
-    _cut_blocks,
     forward,
-    loss_and_gradient,
     param_layout,
     segment_softmax,
 )
-from sk_attention._base import _init_params, _pack, _unpack
+from sk_attention._base import _init_params
 from sk_attention._collections import check_collections
 from sklearn.base import BaseEstimator
 
@@ -31,99 +30,6 @@ def _forms(rng):
         padded[i, : len(sample)] = sample
     flat = rng.normal(size=(4, N_FEATURES))
     return {"2d": flat, "3d": padded, "ragged": ragged}
-
-
-LOSS_SETUPS = {
-    "binary": ("binary_log_loss", 1, np.array([0, 1, 1, 0])),
-    "multiclass": ("log_loss", 3, np.array([0, 2, 1, 1])),
-    "regression": ("squared_error", 2, np.array([[0.5, -1.0], [1.5, 0.2], [-0.3, 0.0], [2.0, 1.0]])),
-}
-
-
-@pytest.mark.parametrize("alignment", sorted(ALIGNMENTS))
-@pytest.mark.parametrize("n_heads", [1, 3])
-@pytest.mark.parametrize("form", ["2d", "3d", "ragged"])
-@pytest.mark.parametrize("task", sorted(LOSS_SETUPS))
-def test_gradient_matches_finite_differences(alignment, n_heads, form, task):
-    rng = np.random.RandomState(0)
-    packed = check_collections(_forms(rng)[form], estimator=BaseEstimator(), reset=True)
-    loss, n_outputs, targets = LOSS_SETUPS[task]
-    layout = param_layout(alignment, N_FEATURES, n_heads, 4, n_outputs)
-    # random (non-zero) values everywhere so that every path carries gradient
-    theta0 = rng.normal(scale=0.5, size=sum(int(np.prod(s)) for _, s, _ in layout))
-    segments = Segments(packed.offsets, n_heads)
-    sample_weight = rng.uniform(0.5, 2.0, size=packed.n_samples)
-
-    def value(theta):
-        params = _unpack(theta, layout, np.float64)
-        return loss_and_gradient(
-            params, packed.elements, segments, alignment, loss, targets, sample_weight, 0.3
-        )[0]
-
-    def gradient(theta):
-        params = _unpack(theta, layout, np.float64)
-        grads = loss_and_gradient(
-            params, packed.elements, segments, alignment, loss, targets, sample_weight, 0.3
-        )[1]
-        return _pack(grads, layout)
-
-    error = check_grad(value, gradient, theta0, epsilon=1e-7)
-    assert error / np.linalg.norm(gradient(theta0)) < 1e-5
-
-
-@pytest.mark.parametrize("alignment", sorted(ALIGNMENTS))
-@pytest.mark.parametrize("task", sorted(LOSS_SETUPS))
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_blocks_and_shards_give_the_one_block_gradient(alignment, task, dtype):
-    # a fit walks blocks of whole samples in shards (threads); cutting the
-    # samples differently must not change the loss or the gradient
-    rng = np.random.RandomState(1)
-    lengths = LENGTHS + LENGTHS[::-1]
-    bags = [rng.normal(size=(length, N_FEATURES)).astype(dtype) for length in lengths]
-    packed = check_collections(bags, estimator=BaseEstimator(), reset=True)
-    assert packed.elements.dtype == dtype
-    loss, n_outputs, targets = LOSS_SETUPS[task]
-    targets = np.concatenate([targets, targets[::-1]])
-    if targets.dtype.kind == "f":
-        targets = targets.astype(dtype)
-    layout = param_layout(alignment, N_FEATURES, 2, 4, n_outputs)
-    theta = rng.normal(scale=0.5, size=sum(int(np.prod(s)) for _, s, _ in layout))
-    params = _unpack(theta, layout, dtype)
-    segments = Segments(packed.offsets, 2)
-    sample_weight = rng.uniform(0.5, 2.0, size=packed.n_samples)
-    args = (segments, alignment, loss, targets, sample_weight, 0.3)
-
-    whole = Workspace(packed.elements, segments)
-    assert [len(shard.blocks) for shard in whole.shards] == [1]
-    cut = Workspace(packed.elements, segments, n_parts=2, min_part_size=1, block_size=2)
-    assert len(cut.shards) == 2 and all(len(shard.blocks) >= 2 for shard in cut.shards)
-    owned = [block.samples for shard in cut.shards for block in shard.blocks]
-    assert [s.start for s in owned] == [0] + [s.stop for s in owned[:-1]]
-    assert owned[-1].stop == len(lengths)
-
-    value, grads = loss_and_gradient(params, None, *args, workspace=whole)
-    expected = _pack(grads, layout)
-    rtol, atol = (1e-10, 1e-13) if dtype == np.float64 else (1e-4, 1e-6 * np.abs(expected).max())
-    for _ in range(2):  # and the reused buffers hold nothing over between calls
-        cut_value, cut_grads = loss_and_gradient(params, None, *args, workspace=cut)
-        assert cut_value == pytest.approx(value, rel=rtol)
-        np.testing.assert_allclose(_pack(cut_grads, layout), expected, rtol=rtol, atol=atol)
-
-
-def test_blocks_are_whole_samples_of_about_block_size():
-    lengths = np.array([3, 2, 50, 1, 1, 1, 4000, 3000, 9000, 2, 2, 5000])
-    offsets = np.concatenate([[0], np.cumsum(lengths)])
-    bounds = _cut_blocks(offsets, 4096)
-    assert bounds[0] == 0 and bounds[-1] == len(lengths)
-    assert np.all(np.diff(bounds) > 0)
-    for start, stop in zip(bounds[:-1], bounds[1:]):
-        size = offsets[stop] - offsets[start]
-        # fewer than twice block_size, or one longer sample on its own
-        assert size < 2 * 4096 or stop - start == 1
-        if np.any(lengths[start:stop] > 4096):
-            assert stop - start == 1
-    with pytest.raises(ValueError, match="block_size"):
-        Workspace(np.zeros((3, 2)), Segments([0, 3], 1), block_size=0)
 
 
 def test_segment_softmax_is_stable_for_extreme_scores():
