@@ -181,18 +181,39 @@ def _standardise(Y, weights):
 
 
 def _scale_advice(elements):
-    """A sentence advising to standardise the elements, or "" if they look standardised."""
-    rows = elements[:: max(1, elements.shape[0] // 100_000)]  # a strided sample suffices
-    mean = np.abs(rows.mean(axis=0, dtype=np.float64))
-    std = rows.std(axis=0, dtype=np.float64)
-    varying = std > 0
-    if np.all(std <= 10) and np.all(std[varying] >= 0.1) and np.all(mean <= 10 * np.maximum(std, 1)):
+    """Advice to standardise the elements, or "" if they look standardised.
+
+    With elements far from unit scale the alignment MLP saturates (large
+    values) or the penalty pins the model to mean pooling (tiny values):
+    flagged when a feature's standard deviation exceeds 10, its mean 10
+    standard deviations, or when every feature's deviation is below 0.1.
+    One rare binary feature among standardised ones is fine.
+    """
+    rows = elements[:: max(1, elements.shape[0] // 10_000)]  # a strided sample suffices
+    top = np.abs(rows).max(axis=0).astype(np.float64)
+    top[top == 0] = 1.0
+    rows = rows / top  # no square overflows
+    mean = np.abs(rows.mean(axis=0, dtype=np.float64)) * top
+    std = rows.std(axis=0, dtype=np.float64) * top
+    if np.all(std <= 10) and std.max() >= 0.1 and np.all(mean <= 10 * np.maximum(std, 1)):
         return ""
     return (
-        f" The elements do not look standardised (feature means up to {mean.max():.3g}, "
+        f"The elements do not look standardised (feature means up to {mean.max():.3g}, "
         f"standard deviations from {std.min():.3g} to {std.max():.3g}): the alignment "
         f"MLP trains best on standardised elements; {_SCALE_ADVICE}."
     )
+
+
+def _failure_advice(scale_advice, penalty):
+    """What to do when the loss or the parameters of a fit become non-finite."""
+    if penalty > 1e6:
+        return (
+            f"alpha divided by the sum of the sample weights is {penalty:.3g}: the penalty "
+            "outweighs the data beyond what float64 can optimise.  Sample weights are "
+            "absolute, as in LogisticRegression (weights c * w with alpha give the model "
+            "of weights w with alpha / c): multiply them all by a constant, or lower alpha."
+        )
+    return scale_advice or f"Scale the elements: {_SCALE_ADVICE}."
 
 
 def _n_threads():
@@ -315,6 +336,9 @@ class BaseAttention(BaseEstimator):
         theta0 = self._initial_theta(layout, previous, target_scaling)
         segments = Segments(packed.offsets, self.n_heads)
         advice = _scale_advice(packed.elements)
+        if advice:
+            warnings.warn(advice, UserWarning, stacklevel=_user_stacklevel())
+        advice = _failure_advice(advice, alpha / weights.sum())
         # the workspace holds its own copy of the elements, cut into blocks
         # that do not depend on the thread count (the same model on any
         # machine); threads evaluate blocks in parallel
@@ -334,7 +358,11 @@ class BaseAttention(BaseEstimator):
         # thread throughout, in every block's products and in scipy's
         # bookkeeping on tiny vectors, where a thread hand-off costs more
         # than it saves
-        with ThreadpoolController().select(user_api="blas").limit(limits=1):
+        # trial points of a line search may overflow: the line search backs
+        # off from them, and _run_lbfgs checks that the result is finite
+        with ThreadpoolController().select(user_api="blas").limit(limits=1), np.errstate(
+            over="ignore", invalid="ignore", divide="ignore", under="ignore"
+        ):
             theta = self._run_lbfgs(objective, theta0, advice)
         params = _unpack(theta, layout, np.float64)
         if target_scaling is not None:
@@ -392,8 +420,12 @@ class BaseAttention(BaseEstimator):
             params["intercept"] = (params["intercept"] - mean) / scale
         return _pack(params, layout)
 
-    def _run_lbfgs(self, objective, theta0, advice=""):
-        """The one place that talks to scipy.optimize."""
+    def _run_lbfgs(self, objective, theta0, advice):
+        """The one place that talks to scipy.optimize.
+
+        ``advice`` says what to do should the loss or the parameters become
+        non-finite.
+        """
         state = {"evaluations": 0}
 
         def fun(theta):
@@ -402,8 +434,8 @@ class BaseAttention(BaseEstimator):
             if state["evaluations"] == 1 and not (np.isfinite(value) and np.isfinite(grad).all()):
                 raise ValueError(
                     f"The training loss is not finite at the initial parameters (loss = "
-                    f"{value}): the elements (or targets) hold values too large for "
-                    f"the arithmetic.{advice or ' Scale the elements: ' + _SCALE_ADVICE + '.'}"
+                    f"{value}): the elements hold values too large for the arithmetic. "
+                    f"{advice}"
                 )
             state["grad_norm"] = float(np.linalg.norm(grad))
             return value, grad
@@ -442,8 +474,7 @@ class BaseAttention(BaseEstimator):
         )
         if not (np.isfinite(result.fun) and np.isfinite(result.x).all()):
             raise ValueError(
-                "L-BFGS-B produced non-finite parameters or loss "
-                f"({result.message}).{advice or ' Scale the elements: ' + _SCALE_ADVICE + '.'}"
+                f"L-BFGS-B produced non-finite parameters or loss ({result.message}). {advice}"
             )
         self.n_iter_ = int(result.nit)
         self.loss_ = float(result.fun)
@@ -455,11 +486,14 @@ class BaseAttention(BaseEstimator):
         if result.status != 0:
             if result.status == 1:
                 what = "increase max_iter"
-            else:
-                what = "the line search found no lower loss, often a sign of a badly scaled problem"
+            else:  # the line search found no lower loss along the search direction
+                what = (
+                    "the line search found no lower loss: the gradient is as small as "
+                    "rounding lets it be, or the problem is badly scaled"
+                )
             warnings.warn(
                 f"L-BFGS-B stopped after {self.n_iter_} iterations without reaching "
-                f"tol={self.tol} (status {result.status}: {result.message}); {what}.{advice}",
+                f"tol={self.tol} (status {result.status}: {result.message}); {what}.",
                 ConvergenceWarning,
                 stacklevel=_user_stacklevel(),
             )
