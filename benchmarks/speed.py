@@ -23,6 +23,8 @@ fit      time per L-BFGS iteration (and per gradient evaluation) of
 scaling  time per iteration and peak extra memory (tracemalloc) as the total
          number of elements grows 10x and 100x; ragged input against the same
          data NaN-padded to the longest bag; float32 against float64.
+long     peak extra fit memory when all elements form one sample (fitted in
+         pieces) against the same elements in 50-element bags.
 predict  predict_proba / transform throughput (elements per second, as a
          ratio to the matmul bound's element rate) and peak extra memory
          with sklearn's default working_memory and with a small one.
@@ -428,6 +430,27 @@ def section_scaling(rows, args):
                      f"{mem / ib:.2f}", "constant"))
 
 
+def section_long(rows, args):
+    """Peak fit memory with one very long sample against the same elements in short bags."""
+    rng = np.random.default_rng(5)
+    elements = rng.standard_normal((args.long_elements, 16))
+    data_bytes = elements.nbytes
+    cases = {
+        "one sample": [elements],
+        "50-element bags": np.split(elements, args.long_elements // 50),
+    }
+    for name, bags in cases.items():
+        y = np.arange(len(bags)) % 2 if len(bags) > 1 else np.array([0])
+        if len(bags) == 1:  # a classifier needs two classes: a second, short bag
+            bags, y = bags + [elements[:50]], np.array([0, 1])
+        clf = AttentionClassifier(max_iter=2, tol=0.0, random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            peak = peak_memory(lambda: clf.fit(bags, y))
+        rows.append(("long", f"{args.long_elements} x 16 elements as {name}: peak extra fit "
+                     f"memory / data size ({peak / 2**20:.0f} MiB)", f"{peak / data_bytes:.2f}", "~2"))
+
+
 def section_predict(rows, args):
     bags, y = make_bags(args.bags, seed=2)
     clf = AttentionClassifier(max_iter=5, random_state=0)
@@ -485,13 +508,14 @@ def main(argv=None):
     parser.add_argument("--scale-iters", type=int, default=10)
     parser.add_argument("--scale-repeats", type=int, default=3)
     parser.add_argument("--predict-bags", type=int, default=100_000)
-    parser.add_argument("--sections", default="fit,scaling,predict")
+    parser.add_argument("--long-elements", type=int, default=1_000_000)
+    parser.add_argument("--sections", default="fit,scaling,long,predict")
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args(argv)
     args.command = "python benchmarks/speed.py " + " ".join(sys.argv[1:] if argv is None else argv)
     if args.quick:
         args.repeats, args.bags, args.iters = 3, 1000, 10
-        args.scale_bags, args.predict_bags = 200, 20_000
+        args.scale_bags, args.predict_bags, args.long_elements = 200, 20_000, 100_000
     rows = []
     with threadpool_limits(args.threads):
         for section in args.sections.split(","):

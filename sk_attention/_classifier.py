@@ -75,13 +75,18 @@ class AttentionClassifier(ClassifierMixin, BaseAttention):
     max_iter : int, default=200
         Maximum number of L-BFGS-B iterations.
     tol : float, default=1e-5
-        Gradient tolerance (scipy's ``gtol``).
+        Stop when the largest component of the projected gradient is below
+        ``tol`` (scipy's ``gtol``) or an iteration decreases the loss by less
+        than a relative ``tol ** 2`` (scipy's ``ftol``).
     random_state : int, RandomState instance or None, default=None
         Seeds the initial weights; fits are reproducible given it.
     warm_start : bool, default=False
-        Start from the previous solution when the layout is unchanged.
+        Start from the previous solution.  Only the same problem can be
+        continued: another element width, other classes or another parameter
+        layout raise a ValueError.
     verbose : int, default=0
-        Print one line per iteration when positive.
+        Print one line per iteration when positive, and the reason the fit
+        stopped.
     class_weight : dict, "balanced" or None, default=None
         Weights of the classes, multiplied into ``sample_weight``.
 
@@ -101,7 +106,9 @@ class AttentionClassifier(ClassifierMixin, BaseAttention):
         n_outputs).
     intercepts_ : dict of str -> ndarray
         Biases: ``"b"`` (and ``"c"``, gated) of shape (n_heads *
-        hidden_size,) and the head's ``"head"`` (n_outputs,).
+        hidden_size,) and the head's ``"head"`` (n_outputs,).  Together with
+        ``coefs_`` this is the whole fitted model: every prediction is
+        computed from them (:mod:`sk_attention.functional` recomputes them).
     n_iter_ : int
         Number of L-BFGS-B iterations of the last fit.
     loss_ : float
@@ -113,6 +120,7 @@ class AttentionClassifier(ClassifierMixin, BaseAttention):
     --------
     AttentionRegressor : The same model with a linear regression head.
     AttentionPooling : The pooled vectors as a supervised transformer.
+    sk_attention.functional.general_attention : One head, in plain NumPy.
 
     Examples
     --------

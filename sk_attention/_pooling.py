@@ -33,13 +33,18 @@ class AttentionPooling(TransformerMixin, BaseAttention):
     max_iter : int, default=200
         Maximum number of L-BFGS-B iterations.
     tol : float, default=1e-5
-        Gradient tolerance (scipy's ``gtol``).
+        Stop when the largest component of the projected gradient is below
+        ``tol`` (scipy's ``gtol``) or an iteration decreases the loss by less
+        than a relative ``tol ** 2`` (scipy's ``ftol``).
     random_state : int, RandomState instance or None, default=None
         Seeds the initial weights; fits are reproducible given it.
     warm_start : bool, default=False
-        Start from the previous solution when the layout is unchanged.
+        Start from the previous solution.  Only the same problem can be
+        continued: another element width, other classes or another parameter
+        layout raise a ValueError.
     verbose : int, default=0
-        Print one line per iteration when positive.
+        Print one line per iteration when positive, and the reason the fit
+        stopped.
     objective : {"auto", "classification", "regression"}, default="auto"
         Head trained to fit the attention; "auto" picks regression for
         continuous ``y`` (``type_of_target``) and classification otherwise.

@@ -32,7 +32,10 @@ class AttentionRegressor(RegressorMixin, BaseAttention):
 
     The same attention pooling as :class:`AttentionClassifier`, with a
     linear head trained on half the squared error (averaged over outputs,
-    as in MLPRegressor).  Multi-output targets are supported.
+    as in MLPRegressor).  Multi-output targets are supported.  The targets
+    are standardised internally (each output centred and divided by its
+    weighted standard deviation) and the head is mapped back to their
+    units, so the model does not depend on the units of y.
 
     Parameters
     ----------
@@ -47,13 +50,18 @@ class AttentionRegressor(RegressorMixin, BaseAttention):
     max_iter : int, default=200
         Maximum number of L-BFGS-B iterations.
     tol : float, default=1e-5
-        Gradient tolerance (scipy's ``gtol``).
+        Stop when the largest component of the projected gradient is below
+        ``tol`` (scipy's ``gtol``) or an iteration decreases the loss by less
+        than a relative ``tol ** 2`` (scipy's ``ftol``).
     random_state : int, RandomState instance or None, default=None
         Seeds the initial weights; fits are reproducible given it.
     warm_start : bool, default=False
-        Start from the previous solution when the layout is unchanged.
+        Start from the previous solution.  Only the same problem can be
+        continued: another element width, other classes or another parameter
+        layout raise a ValueError.
     verbose : int, default=0
-        Print one line per iteration when positive.
+        Print one line per iteration when positive, and the reason the fit
+        stopped.
 
     Attributes
     ----------
@@ -62,15 +70,18 @@ class AttentionRegressor(RegressorMixin, BaseAttention):
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Names of the features, when X (or its samples) had string column names.
     coefs_ : dict of str -> ndarray
-        Penalised weights (see :class:`AttentionClassifier`).
+        Penalised weights (see :class:`AttentionClassifier`); ``"head"`` is
+        in the units of y.
     intercepts_ : dict of str -> ndarray
-        Biases (see :class:`AttentionClassifier`).
+        Biases (see :class:`AttentionClassifier`); ``"head"`` is in the
+        units of y.
     n_iter_ : int
         Number of L-BFGS-B iterations of the last fit.
     loss_ : float
-        Final value of the training objective.
+        Final value of the training objective, on the standardised targets.
     loss_curve_ : list of float
-        Objective after each iteration of the last fit.
+        Objective after each iteration of the last fit, on the standardised
+        targets.
 
     Examples
     --------

@@ -99,7 +99,9 @@ def _pre_activation(states, query, W, U, b):
 
 
 def alignment_scores(states, query, W, U, v, b=None):
-    """Additive (Bahdanau) alignment scores ``e_t = v . tanh(W h_t + U s + b)``.
+    """Additive (Bahdanau) alignment scores of every step against a query.
+
+    ``e_t = v . tanh(W h_t + U s + b)``
 
     Parameters
     ----------
@@ -181,7 +183,9 @@ def gated_alignment_scores(states, query, W, U, v, W_gate, U_gate, b=None, b_gat
 
 
 def scaled_dot_scores(states, query, W, U, q=None):
-    """Scaled dot-product scores ``e_t = (U s + q) . (W h_t) / sqrt(hidden_size)``.
+    """Scaled dot-product scores of every step against a query.
+
+    ``e_t = (U s + q) . (W h_t) / sqrt(hidden_size)``
 
     Parameters
     ----------
@@ -245,7 +249,9 @@ def softmax(scores):
 
 
 def context_vector(states, weights):
-    """The weighted average ``c = sum_t a_t h_t`` of the states.
+    """The context vector: the states averaged with the attention weights.
+
+    ``c = sum_t a_t h_t``
 
     Parameters
     ----------

@@ -85,6 +85,16 @@ def test_extreme_sample_weights_give_the_model_the_formula_implies(factor):
     np.testing.assert_array_equal(scaled.predict_proba(bags), same.predict_proba(bags))
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_huge_sample_weights_times_class_weights_do_not_overflow():
+    bags, y, _ = _bags(n=40)
+    kwargs = dict(n_heads=2, max_iter=15, class_weight={0: 1.0, 1: 50.0}, random_state=0)
+    huge = AttentionClassifier(alpha=0.3, **kwargs).fit(bags, y, sample_weight=np.full(40, 1e307))
+    same = AttentionClassifier(alpha=0.3 / 1e307, **kwargs).fit(bags, y)
+    assert np.isfinite(huge.loss_) and huge.n_iter_ > 0
+    np.testing.assert_allclose(huge.predict_proba(bags), same.predict_proba(bags), rtol=1e-12)
+
+
 @pytest.mark.parametrize(
     "class_weight", [{0: -1.0, 1: 5.0}, {0: np.nan, 1: 1.0}, {0: 1.0, 1: np.inf}]
 )

@@ -265,3 +265,21 @@ def test_fits_under_blas_limits_of_1_and_2_threads_are_bit_identical():
     assert fitted[0].loss_curve_ == fitted[1].loss_curve_
     for name, value in fitted[0].coefs_.items():
         np.testing.assert_array_equal(fitted[1].coefs_[name], value)
+
+
+@pytest.mark.parametrize("factor", [1e307, 1e-300])
+def test_loss_and_gradient_take_weights_of_any_scale(factor):
+    # DESIGN's objective depends on w_i / sum w and alpha / sum w only
+    rng = np.random.RandomState(5)
+    packed = check_collections(_forms(rng)["ragged"], estimator=BaseEstimator(), reset=True)
+    loss, n_outputs, targets = LOSS_SETUPS["binary"]
+    layout = param_layout("additive", N_FEATURES, 2, HIDDEN, n_outputs)
+    params = _random_params(layout, rng)
+    segments = Segments(packed.offsets, 2)
+    weights = rng.uniform(0.5, 2.0, size=packed.n_samples)
+    args = (params, packed.elements, segments, "additive", loss, targets)
+    value, grads = loss_and_gradient(*args, weights, 0.3)
+    scaled_value, scaled_grads = loss_and_gradient(*args, weights * factor, 0.3 * factor)
+    assert scaled_value == pytest.approx(value, rel=1e-12)
+    for name in grads:
+        np.testing.assert_allclose(scaled_grads[name], grads[name], rtol=1e-12)
