@@ -17,7 +17,9 @@ import time
 import warnings
 from numbers import Integral, Real
 
+import joblib
 import numpy as np
+import sklearn
 from scipy.optimize import minimize
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
@@ -39,6 +41,7 @@ from ._compat import Interval, StrOptions, check_sample_weight
 
 __all__ = ["BaseAttention"]
 
+_NO_WEIGHT = "The sum of sample weights (times class weights) must be positive."
 _SCALE_ADVICE = "put ElementwiseTransformer(StandardScaler()) before the estimator"
 
 # L-BFGS-B's history (scipy's maxcor); see _run_lbfgs
@@ -146,19 +149,20 @@ def _combine_weights(alpha, sample_weight, class_weights):
     factors = [sample_weight] if class_weights is None else [sample_weight, class_weights]
     weights = np.ones_like(sample_weight)
     for factor in factors:
+        # each factor divided by its maximum first: the product cannot overflow
         top = factor.max()
-        if not top > 0:
-            break
-        weights = weights * (factor / top)
-        alpha = alpha / top
-    top = weights.max()
+        if not top > 0:  # all zero: so is the product
+            raise ValueError(_NO_WEIGHT)
+        weights, alpha = weights * (factor / top), alpha / top
+    top = weights.max()  # below 1 when no sample is heaviest under both factors
     if not top > 0:
-        raise ValueError("The sum of sample weights (times class weights) must be positive.")
+        raise ValueError(_NO_WEIGHT)
     weights, alpha = weights / top, alpha / top
     if not np.isfinite(alpha):
         raise ValueError(
             "alpha divided by the sum of the sample weights is too large to represent: "
-            "the sample weights are tiny; multiply them all by the same large factor."
+            "sample weights are absolute, as in LogisticRegression; multiply them all "
+            "by a constant, or lower alpha."
         )
     return weights, alpha
 
@@ -224,15 +228,16 @@ def _n_threads():
 
 _LIBRARY_DIRS = tuple(
     os.path.dirname(module.__file__) + os.sep
-    for module in (sys.modules[__name__.split(".")[0]], sys.modules["sklearn"])
+    for module in (sys.modules[__name__.split(".")[0]], sklearn, joblib)
 )
 
 
 def _user_stacklevel():
     """``stacklevel`` for a warning raised by the caller, pointing at user code.
 
-    Skips the frames of this package and of scikit-learn (a Pipeline, a
-    grid search), so the warning names the line that called ``fit``.
+    Skips the frames of this package, of scikit-learn and of joblib (a
+    Pipeline, a grid search), so the warning names the line that called
+    ``fit``.
     """
     frame, level = sys._getframe(1), 1
     while frame is not None and frame.f_code.co_filename.startswith(_LIBRARY_DIRS):

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.metrics import r2_score
+from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -104,11 +105,20 @@ def test_negative_or_non_finite_class_weights_are_rejected(class_weight):
         AttentionClassifier(class_weight=class_weight).fit(bags, y)
 
 
-@pytest.mark.parametrize("sample_weight", [np.zeros(20), np.r_[np.zeros(19), np.nan]])
-def test_sample_weights_without_positive_finite_mass_are_rejected(sample_weight):
+@pytest.mark.parametrize(
+    "sample_weight, class_weight",
+    [
+        (np.zeros(20), None),
+        (np.r_[np.zeros(19), np.nan], None),
+        (None, {0: 0.0, 1: 0.0}),
+        (np.arange(20) % 2 == 0, {0: 0.0, 1: 1.0}),  # every weighted sample's class weighs 0
+    ],
+)
+def test_weights_without_positive_finite_mass_are_rejected(sample_weight, class_weight):
     bags, y, _ = _bags(n=20)
-    with pytest.raises(ValueError, match="(non-zero|NaN)"):
-        AttentionClassifier().fit(bags, y, sample_weight=sample_weight)
+    model = AttentionClassifier(class_weight=class_weight)
+    with pytest.raises(ValueError, match="(non-zero|NaN|must be positive)"):
+        model.fit(bags, y, sample_weight=sample_weight)
 
 
 # -- stopping ------------------------------------------------------------------------------
@@ -162,6 +172,9 @@ def test_convergence_warning_points_at_the_users_line_through_a_pipeline():
     with pytest.warns(ConvergenceWarning) as caught:
         pipe.fit(bags, y)
     assert [w.filename for w in caught] == [__file__]
+    with pytest.warns(ConvergenceWarning) as caught:  # through joblib too
+        GridSearchCV(pipe, {"attentionclassifier__n_heads": [1, 2]}, cv=2).fit(bags, y)
+    assert {w.filename for w in caught} == {__file__} and len(caught) == 5
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
