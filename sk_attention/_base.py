@@ -42,6 +42,10 @@ from ._compat import Interval, StrOptions, check_sample_weight
 __all__ = ["BaseAttention"]
 
 _NO_WEIGHT = "The sum of sample weights (times class weights) must be positive."
+_WIDE_Y = (
+    "y spans a range too large for float64 arithmetic (values near +-1e308): "
+    "divide it by a constant."
+)
 _SCALE_ADVICE = "put ElementwiseTransformer(StandardScaler()) before the estimator"
 
 # L-BFGS-B's history (scipy's maxcor); see _run_lbfgs
@@ -123,6 +127,19 @@ def _architecture(params):
     }
 
 
+def _same_labels(a, b):
+    """Whether two ``classes_`` arrays hold the same labels.
+
+    Numbers never equal strings, nor booleans numbers (``{0, 1}`` and
+    ``{False, True}`` are other labels, as they are to a user).
+    """
+
+    def kind(array):
+        return "text" if array.dtype.kind in "OUS" else "bool" if array.dtype.kind == "b" else "number"
+
+    return a.shape == b.shape and kind(a) == kind(b) and bool(np.all(a == b))
+
+
 def _restore_after_failure(estimator, before, keep_previous_fit):
     """Put back the attributes of ``before``; drop the fitted ones unless kept."""
     for name in list(vars(estimator)):
@@ -174,8 +191,13 @@ def _standardise(Y, weights):
     ``Y = standardised * scale + mean``; a constant output keeps scale 1.
     """
     total = weights.sum()
-    mean = weights @ Y / total
-    centred = Y - mean
+    top = np.abs(Y).max(axis=0)
+    top[top == 0] = 1.0
+    mean = top * (weights @ (Y / top) / total)  # no sum overflows
+    with np.errstate(over="ignore", invalid="ignore"):
+        centred = Y - mean
+    if not np.isfinite(centred).all():
+        raise ValueError(_WIDE_Y)
     # divide by the largest deviation first: no square overflows
     top = np.abs(centred).max(axis=0)
     top[top == 0] = 1.0
@@ -251,6 +273,9 @@ class BaseAttention(BaseEstimator):
     Not meant to be used directly: see :class:`AttentionClassifier`,
     :class:`AttentionRegressor` and :class:`AttentionPooling`.
     """
+
+    # dtype of the head's output; None: that of X (float32 stays float32)
+    _head_dtype = None
 
     _parameter_constraints = {
         "n_heads": [Interval(Integral, 1, None, closed="left")],
@@ -372,17 +397,21 @@ class BaseAttention(BaseEstimator):
         params = _unpack(theta, layout, np.float64)
         if target_scaling is not None:
             mean, scale = target_scaling
-            params["coef"] = params["coef"] * scale
-            params["intercept"] = params["intercept"] * scale + mean
+            with np.errstate(over="ignore", invalid="ignore"):
+                params["coef"] = params["coef"] * scale
+                params["intercept"] = params["intercept"] * scale + mean
+            if not (np.isfinite(params["coef"]).all() and np.isfinite(params["intercept"]).all()):
+                raise ValueError(_WIDE_Y)
         self.coefs_, self.intercepts_ = _to_attributes(params)
 
     def _check_same_problem(self, previous):
         """warm_start continues only the problem of the previous fit."""
         changes = []
-        if previous["n_features_in_"] != self.n_features_in_:
+        old_width = previous["coefs_"]["W"].shape[0]
+        if old_width != self.n_features_in_:
             changes.append(
                 f"X has {self.n_features_in_} features per element, the previous fit "
-                f"had {previous['n_features_in_']}"
+                f"had {old_width}"
             )
         if getattr(self, "objective_", None) != previous.get("objective_"):
             changes.append(
@@ -391,8 +420,9 @@ class BaseAttention(BaseEstimator):
             )
         old_classes = previous.get("classes_")
         new_classes = getattr(self, "classes_", None)
-        if (old_classes is None) != (new_classes is None) or (
-            old_classes is not None and not np.array_equal(old_classes, new_classes)
+        # (coefficients set by hand come without classes_: nothing to compare)
+        if old_classes is not None and (
+            new_classes is None or not _same_labels(old_classes, new_classes)
         ):
             changes.append(f"y has classes {new_classes}, the previous fit had {old_classes}")
         if changes:
@@ -548,8 +578,12 @@ class BaseAttention(BaseEstimator):
             sample_bytes = 0
         else:
             width = K * D if output == "pooled" else n_outputs
-            result = np.empty((packed.n_samples, width), dtype=P.dtype)
+            dtype = (self._head_dtype or P.dtype) if output == "head" else P.dtype
+            result = np.empty((packed.n_samples, width), dtype=dtype)
             sample_bytes = itemsize * 2 * K * D + 8
+        # added in the result's dtype: a regressor's intercept carries the
+        # mean of y, which float32 cannot hold to the precision of y's spread
+        intercept = np.asarray(self.intercepts_["head"], dtype=result.dtype)
         for chunk in gen_sample_chunks(offsets, element_bytes, sample_bytes):
             lo, hi = offsets[chunk.start], offsets[chunk.stop]
             segments = Segments(offsets[chunk.start : chunk.stop + 1] - lo, K)
@@ -560,12 +594,12 @@ class BaseAttention(BaseEstimator):
             if output == "pooled":
                 result[chunk] = pooled
             else:
-                np.matmul(pooled, params["coef"], out=result[chunk])
-                result[chunk] += params["intercept"]
+                result[chunk] = pooled @ params["coef"]
+                result[chunk] += intercept
         return packed, result
 
     def _head_output(self, X):
-        """The linear head's output (n, n_outputs) in X's float dtype."""
+        """The linear head's output (n, n_outputs), in ``_head_dtype`` or X's float dtype."""
         return self._forward(X, "head")[1]
 
     def attention_weights(self, X):

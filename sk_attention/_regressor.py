@@ -95,6 +95,10 @@ class AttentionRegressor(RegressorMixin, BaseAttention):
     True
     """
 
+    # predictions in float64 whatever X's dtype: the intercept carries y's
+    # mean, and y's units are the user's, not float32's
+    _head_dtype = np.float64
+
     def _encode_targets(self, y, n_samples):
         return _encode_continuous(self, y, n_samples)
 
@@ -129,7 +133,8 @@ class AttentionRegressor(RegressorMixin, BaseAttention):
         Returns
         -------
         y_pred : ndarray of shape (n_samples,) or (n_samples, n_outputs)
-            The shape of the y given to fit.
+            The shape of the y given to fit; float64 (the attention runs in
+            float32 for float32 X, the intercept is added in float64).
         """
         output = self._head_output(X)
         return output[:, 0] if self._y_1d else output

@@ -36,10 +36,14 @@ def _bags(seed=0, n=80, width=3):
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-@pytest.mark.parametrize("transform", [lambda y: y * 1e8, lambda y: y * 1e-3 + 5000.0])
-def test_regressor_does_not_depend_on_the_units_of_y(transform):
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize(
+    "transform", [lambda y: y * 1e8, lambda y: y * 1e-3 + 5000.0, lambda y: y * 1e-4 + 1e5]
+)
+def test_regressor_does_not_depend_on_the_units_of_y(transform, dtype):
     bags, _, target = _bags()
     test_bags, _, test_target = _bags(seed=1)
+    bags, test_bags = [b.astype(dtype) for b in bags], [b.astype(dtype) for b in test_bags]
     reference = AttentionRegressor(random_state=0).fit(bags, target)
     r2 = reference.score(test_bags, test_target)
     assert r2 > 0.8
@@ -47,6 +51,32 @@ def test_regressor_does_not_depend_on_the_units_of_y(transform):
     assert abs(rescaled.score(test_bags, transform(test_target)) - r2) < 0.01
     # the optimisation saw the same standardised problem
     assert rescaled.loss_ == pytest.approx(reference.loss_, rel=1e-3)
+    assert rescaled.predict(test_bags).dtype == np.float64
+
+
+# scikit-learn's check_array sums y to test it for NaN: that sum overflows
+@pytest.mark.filterwarnings("ignore:invalid value encountered in reduce:RuntimeWarning")
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_targets_too_wide_for_float64_are_rejected():
+    bags, _, _ = _bags(n=20)
+    y = np.tile([1.7e308, 1.7e308, 1.7e308, -1.7e308], 5)  # centred: -2.55e308
+    model = AttentionRegressor(max_iter=20, random_state=0)
+    with pytest.raises(ValueError, match="y spans a range too large"):
+        model.fit(bags, y)
+    with pytest.raises(NotFittedError):
+        model.predict(bags)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_warm_start_from_coefficients_set_by_hand():
+    bags, y, _ = _bags()
+    fitted = AttentionClassifier(max_iter=10, random_state=0).fit(bags, y)
+    model = AttentionClassifier(max_iter=1, warm_start=True)
+    model.coefs_, model.intercepts_ = fitted.coefs_, fitted.intercepts_
+    model.fit(bags, y)  # continues from them
+    assert model.loss_ <= fitted.loss_
+    with pytest.raises(ValueError, match="X has 4 features per element, the previous fit had 3"):
+        model.fit([np.hstack([b, b[:, :1]]) for b in bags], y)
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -261,11 +291,12 @@ def test_inference_reads_the_documented_attributes(copy):
         (lambda bags, y: ([np.hstack([b, b[:, :1]]) for b in bags], y, {}), "X has 4 features per element, the previous fit had 3"),
         (lambda bags, y: (bags, np.array(["a", "b"])[y], {}), r"y has classes \['a' 'b'\], the previous fit had \[0 1\]"),
         (lambda bags, y: (bags, np.arange(len(y)) % 3, {}), r"y has classes \[0 1 2\]"),
+        (lambda bags, y: (bags, y.astype(bool), {}), r"y has classes \[False  True\]"),
         (lambda bags, y: (bags, y, {"n_heads": 2}), "n_heads 4 -> 2"),
         (lambda bags, y: (bags, y, {"hidden_size": 3}), "hidden_size 16 -> 3"),
         (lambda bags, y: (bags, y, {"alignment": "gated"}), "alignment 'additive' -> 'gated'"),
     ],
-    ids=["n_features", "labels", "n_classes", "n_heads", "hidden_size", "alignment"],
+    ids=["n_features", "labels", "n_classes", "booleans", "n_heads", "hidden_size", "alignment"],
 )
 def test_warm_start_refuses_another_problem(change, match):
     bags, y, _ = _bags()
