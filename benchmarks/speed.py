@@ -20,6 +20,9 @@ fit      time per L-BFGS iteration (and per gradient evaluation) of
          full-batch L-BFGS, same iteration count), both with torch's own
          ``torch.optim.LBFGS`` and with torch's gradient inside scipy's
          L-BFGS-B (the same optimizer as ours).
+embedding  the same with ``embedding_size=32``: time per iteration against
+         no embedding, against the matmul bound of the products it needs,
+         and against the same model in PyTorch.
 scaling  time per iteration and peak extra memory (tracemalloc) as the total
          number of elements grows 10x and 100x; ragged input against the same
          data NaN-padded to the longest bag; float32 against float64.
@@ -42,8 +45,11 @@ from threadpoolctl import threadpool_limits
 
 import sk_attention._base as base_module
 from sk_attention import AttentionClassifier, AttentionPooling
-from sk_attention._attention import param_layout
+from sk_attention._alignments import param_layout
+from sk_attention._attention import loss_and_gradient
 from sk_attention._base import _init_params, _pack, _unpack
+from sk_attention._segments import Segments
+from sk_attention._workspace import Workspace
 
 D, H, K = 32, 16, 4
 ALPHA = 0.1
@@ -100,18 +106,37 @@ def interleaved(jobs, repeats):
     return {name: float(np.median(t)) for name, t in times.items()}, extras
 
 
-def matmul_bound(N, dtype, repeats=5):
-    """numpy's time for P @ W, G @ W.T and P.T @ G on (N, D) packed elements."""
+def matmul_bound(N, dtype, repeats=5, embedding_size=0):
+    """numpy's time for the products one gradient evaluation cannot avoid.
+
+    Without the embedding: ``P @ W``, ``G @ W.T`` and ``P.T @ G`` on the
+    (N, D) packed elements, W of shape (D, K * H).  With ``embedding_size``
+    M, what attention reads is ``P' = [P, U]`` (N, D + M), and the products
+    are ``P @ E`` (the embedding), ``P' @ W``, ``P'.T @ G``, ``G @ W_u.T``
+    (the gradient reaching the embedding) and ``P.T @ G_u`` (the
+    embedding's gradient).
+    """
     rng = np.random.default_rng(1)
+    M = embedding_size
     P = rng.standard_normal((N, D)).astype(dtype)
-    W = rng.standard_normal((D, K * H)).astype(dtype)
+    read = rng.standard_normal((N, D + M)).astype(dtype)
+    W = rng.standard_normal((D + M, K * H)).astype(dtype)
     G = rng.standard_normal((N, K * H)).astype(dtype)
+    E = rng.standard_normal((D, M)).astype(dtype)
+    G_u = rng.standard_normal((N, M)).astype(dtype)
     best = []
     for _ in range(repeats):
         start = time.perf_counter()
-        P @ W
-        G @ W.T
-        P.T @ G
+        if M:
+            P @ E
+            read @ W
+            read.T @ G
+            G @ W[D:].T
+            P.T @ G_u
+        else:
+            P @ W
+            G @ W.T
+            P.T @ G
         best.append(time.perf_counter() - start)
     return float(np.median(best))
 
@@ -135,9 +160,11 @@ class CountCalls:
         base_module.loss_and_gradient = self._orig
 
 
-def fit_ours(X, y, n_iter):
+def fit_ours(X, y, n_iter, embedding_size=None):
     """Seconds per L-BFGS iteration, iterations, evaluations per iteration."""
-    clf = AttentionClassifier(max_iter=n_iter, tol=0.0, random_state=0)
+    clf = AttentionClassifier(
+        max_iter=n_iter, tol=0.0, embedding_size=embedding_size, random_state=0
+    )
     with warnings.catch_warnings(), CountCalls() as counter:
         warnings.simplefilter("ignore")
         seconds, _ = timed(lambda: clf.fit(X, y))
@@ -167,8 +194,9 @@ class TorchAttention:
     Written the way a PyTorch user would: index_add_ / scatter_reduce for the
     segment operations, autograd for the gradient."""
 
-    def __init__(self, bags, y, torch, dtype):
+    def __init__(self, bags, y, torch, dtype, embedding_size=None):
         self.torch = torch
+        self.M = embedding_size or 0
         tdtype = torch.float64 if dtype == np.float64 else torch.float32
         lengths = np.array([len(b) for b in bags])
         self.P = torch.from_numpy(np.concatenate(bags).astype(dtype))
@@ -176,7 +204,7 @@ class TorchAttention:
         self.n = len(bags)
         self.y = torch.tensor(y, dtype=tdtype)
         self.sw = torch.ones(self.n, dtype=tdtype)
-        self.layout = param_layout("additive", D, K, H, 1)
+        self.layout = param_layout("additive", D, K, H, 1, embedding_size)
         self.dtype, self.tdtype = dtype, tdtype
 
     def initial(self):
@@ -190,6 +218,9 @@ class TorchAttention:
     def loss(self, p):
         torch, P, ids, n = self.torch, self.P, self.ids, self.n
         N = P.shape[0]
+        if self.M:  # attention reads [x, relu(x E + e)]
+            P = torch.cat([P, torch.relu(P @ p["E"] + p["e"])], dim=1)
+        D_read = P.shape[1]
         A = torch.tanh(P @ p["W"] + p["b"])  # (N, K*H)
         e = (A.view(N, K, H) * p["v"]).sum(-1)  # (N, K)
         with torch.no_grad():
@@ -199,15 +230,15 @@ class TorchAttention:
         ex = torch.exp(e - m[ids])
         s = torch.zeros((n, K), dtype=e.dtype).index_add(0, ids, ex)
         a = ex / s[ids]  # (N, K)
-        pooled = torch.zeros((n, K * D), dtype=e.dtype).index_add(
-            0, ids, (a[:, :, None] * P[:, None, :]).reshape(N, K * D)
+        pooled = torch.zeros((n, K * D_read), dtype=e.dtype).index_add(
+            0, ids, (a[:, :, None] * P[:, None, :]).reshape(N, K * D_read)
         )
         logits = (pooled @ p["coef"] + p["intercept"])[:, 0]
         per_sample = torch.nn.functional.binary_cross_entropy_with_logits(
             logits, self.y, reduction="none"
         )
         total = self.sw.sum()
-        penalty = sum((p[k] ** 2).sum() for k in ("W", "v", "coef"))
+        penalty = sum((p[k] ** 2).sum() for k in ("W", "v", "coef") + (("E",) if self.M else ()))
         return (self.sw * per_sample).sum() / total + 0.5 * ALPHA * penalty / total
 
     def value_and_grad_numpy(self, params_np):
@@ -264,16 +295,15 @@ class TorchAttention:
 
 def same_math_check(model, bags, y):
     """Largest relative difference of loss and gradient, ours vs torch."""
-    from sk_attention._attention import Segments, loss_and_gradient
-
     params = {k: v.detach().numpy().copy() for k, v in model.initial().items()}
     rng = np.random.default_rng(3)  # move off the uniform start
     for name in params:
         params[name] = params[name] + 0.1 * rng.standard_normal(params[name].shape)
     offsets = np.concatenate([[0], np.cumsum([len(b) for b in bags])])
+    workspace = Workspace(np.concatenate(bags), Segments(offsets, K))
     ours_v, ours_g = loss_and_gradient(
-        params, np.concatenate(bags), Segments(offsets, K), "additive",
-        "binary_log_loss", y.astype(np.float64), np.ones(len(bags)), ALPHA,
+        params, workspace, "additive", "binary_log_loss", y.astype(np.float64),
+        np.ones(len(bags)), ALPHA,
     )
     theirs_v, theirs_g = model.value_and_grad_numpy(params)
     err = abs(ours_v - theirs_v) / abs(theirs_v)
@@ -340,6 +370,46 @@ def section_fit(rows, args):
                  f"{t['f64'] / t['padded']:.2f}", "<= 1"))
 
 
+def section_embedding(rows, args):
+    """``embedding_size=32`` at D=32: against no embedding, its matmul bound and torch."""
+    import torch
+
+    torch.set_num_threads(args.threads)
+    M = args.embedding_size
+    bags, y = make_bags(args.bags)
+    N = n_elements(bags)
+    err = same_math_check(
+        TorchAttention(bags[:200], y[:200], torch, np.float64, M), bags[:200], y[:200]
+    )
+    rows.append(("embedding", f"embedding_size={M}: ours vs torch, same loss and gradient "
+                 "(max rel. diff)", f"{err:.1e}", ""))
+    model = TorchAttention(bags, y, torch, np.float64, M)
+    fit_ours(bags, y, 3, M)  # warm-up
+    _, (n_iter, _) = fit_ours(bags, y, args.iters, M)
+    model.fit_lbfgs(3)
+    jobs = {
+        "bound": lambda: (matmul_bound(N, np.float64, repeats=1, embedding_size=M), None),
+        "plain": lambda: fit_ours(bags, y, n_iter),
+        "embedded": lambda: fit_ours(bags, y, n_iter, M),
+        "torch_lbfgs": lambda: model.fit_lbfgs(n_iter),
+        "torch_scipy": lambda: model.fit_scipy(n_iter),
+    }
+    t, extra = interleaved(jobs, args.repeats)
+    evals = extra["embedded"][1]
+    rows.append(("embedding", f"data: {len(bags)} ragged bags, {N} elements, D={D}, M={M}, K={K}, "
+                 f"H={H}, float64, {args.threads} thread(s), {n_iter} iterations", "", ""))
+    rows.append(("embedding", "time per iteration with / without the embedding",
+                 f"{t['embedded'] / t['plain']:.2f}", ""))
+    rows.append(("embedding", "time per iteration / matmul bound of its products",
+                 f"{t['embedded'] / t['bound']:.2f}", "<= 2"))
+    rows.append(("embedding", "time per gradient evaluation / matmul bound of its products",
+                 f"{t['embedded'] / evals / t['bound']:.2f}", ""))
+    rows.append(("embedding", "torch.optim.LBFGS time per iteration / ours",
+                 f"{t['torch_lbfgs'] / t['embedded']:.2f}", ">= 3"))
+    rows.append(("embedding", "torch (loss+autograd) in scipy L-BFGS-B, time per iteration / ours",
+                 f"{t['torch_scipy'] / t['embedded']:.2f}", ">= 3"))
+
+
 def section_scaling(rows, args):
     # the base size should not fit in the CPU caches, or the first step
     # measures the cache, not the algorithm (see README)
@@ -379,7 +449,6 @@ def section_scaling(rows, args):
     # after a first (page-touching) call, on the fit's own workspace
     from sklearn.base import BaseEstimator
 
-    from sk_attention._attention import Segments, Workspace, loss_and_gradient
     from sk_attention._collections import check_collections
 
     per_eval = []
@@ -393,8 +462,8 @@ def section_scaling(rows, args):
         weights = np.ones(len(bags))
 
         def evaluate():
-            return loss_and_gradient(params, None, segments, "additive", "binary_log_loss",
-                                     y.astype(np.float64), weights, ALPHA, workspace=workspace)
+            return loss_and_gradient(params, workspace, "additive", "binary_log_loss",
+                                     y.astype(np.float64), weights, ALPHA)
 
         evaluate()
         per_eval.append(min(timed(evaluate)[0] for _ in range(3)))
@@ -509,7 +578,8 @@ def main(argv=None):
     parser.add_argument("--scale-repeats", type=int, default=3)
     parser.add_argument("--predict-bags", type=int, default=100_000)
     parser.add_argument("--long-elements", type=int, default=1_000_000)
-    parser.add_argument("--sections", default="fit,scaling,long,predict")
+    parser.add_argument("--embedding-size", type=int, default=32)
+    parser.add_argument("--sections", default="fit,embedding,scaling,long,predict")
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args(argv)
     args.command = "python benchmarks/speed.py " + " ".join(sys.argv[1:] if argv is None else argv)

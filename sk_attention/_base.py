@@ -27,17 +27,12 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import ThreadpoolController
 
-from ._attention import (
-    ALIGNMENTS,
-    Segments,
-    Workspace,
-    attention,
-    forward,
-    loss_and_gradient,
-    param_layout,
-)
-from ._collections import check_collections, gen_sample_chunks
+from ._alignments import ALIGNMENTS, param_layout
+from ._attention import attend, loss_and_gradient
+from ._collections import check_collections
 from ._compat import Interval, StrOptions, check_sample_weight
+from ._segments import Segments
+from ._workspace import Workspace
 
 __all__ = ["BaseAttention"]
 
@@ -63,8 +58,9 @@ def _init_params(layout, n_heads, rng, dtype=np.float64):
     """
     params = {}
     for name, shape, kind in layout:
-        if kind == "in":
-            fan_in, fan_out = shape[0], shape[1] // n_heads
+        if kind in ("in", "embedding"):
+            # an "in" matrix holds one (D', H) block per head side by side
+            fan_in, fan_out = shape[0], shape[1] // (n_heads if kind == "in" else 1)
             bound = np.sqrt(6.0 / (fan_in + fan_out))
             params[name] = rng.uniform(-bound, bound, size=shape)
         elif kind == "coef":
@@ -92,37 +88,46 @@ def _unpack(theta, layout, dtype):
 
 # -- the fitted attributes ------------------------------------------------------
 
-_BIASES = ("b", "c")
+# parameter name -> key in coefs_ / intercepts_ where they differ
+_COEF_KEYS = {"E": "embedding", "coef": "head"}
+_INTERCEPT_KEYS = {"b": "b", "c": "c", "e": "embedding", "intercept": "head"}
 
 
 def _to_attributes(params):
     """Parameters -> ``(coefs_, intercepts_)`` as documented, own copies."""
-    coefs = {name: np.array(value) for name, value in params.items() if name not in _BIASES}
-    intercepts = {name: np.array(params[name]) for name in _BIASES if name in params}
-    coefs["head"] = coefs.pop("coef")
-    intercepts["head"] = coefs.pop("intercept")
+    coefs = {
+        _COEF_KEYS.get(name, name): np.array(value)
+        for name, value in params.items()
+        if name not in _INTERCEPT_KEYS
+    }
+    intercepts = {
+        key: np.array(params[name]) for name, key in _INTERCEPT_KEYS.items() if name in params
+    }
     return coefs, intercepts
 
 
 def _from_attributes(coefs, intercepts, dtype=np.float64):
     """``(coefs_, intercepts_)`` -> the parameters of :mod:`._attention`."""
-    params = {name: np.asarray(value, dtype=dtype) for name, value in coefs.items()}
-    params.update({name: np.asarray(value, dtype=dtype) for name, value in intercepts.items()})
-    params["coef"] = np.asarray(coefs["head"], dtype=dtype)
-    params["intercept"] = np.asarray(intercepts["head"], dtype=dtype)
-    del params["head"]
+    names = {key: name for name, key in _COEF_KEYS.items()}
+    params = {names.get(key, key): np.asarray(value, dtype=dtype) for key, value in coefs.items()}
+    names = {key: name for name, key in _INTERCEPT_KEYS.items()}
+    params.update(
+        {names[key]: np.asarray(value, dtype=dtype) for key, value in intercepts.items()}
+    )
     return params
 
 
 def _architecture(params):
-    """Alignment, heads, hidden size, features and outputs, read off the parameters."""
+    """Alignment, heads, sizes, features and outputs, read off the parameters."""
     alignment = "dot" if "q" in params else "gated" if "U" in params else "additive"
     n_heads, hidden_size = params["q" if alignment == "dot" else "v"].shape
+    embedding_size = params["E"].shape[1] if "E" in params else None
     return {
         "alignment": alignment,
         "n_heads": n_heads,
         "hidden_size": hidden_size,
-        "n_features": params["W"].shape[0],
+        "embedding_size": embedding_size,
+        "n_features": params["W"].shape[0] - (embedding_size or 0),
         "n_outputs": params["coef"].shape[1],
     }
 
@@ -280,6 +285,7 @@ class BaseAttention(BaseEstimator):
     _parameter_constraints = {
         "n_heads": [Interval(Integral, 1, None, closed="left")],
         "hidden_size": [Interval(Integral, 1, None, closed="left")],
+        "embedding_size": [Interval(Integral, 1, None, closed="left"), None],
         "alignment": [StrOptions(set(ALIGNMENTS))],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
@@ -294,6 +300,7 @@ class BaseAttention(BaseEstimator):
         *,
         n_heads=4,
         hidden_size=16,
+        embedding_size=None,
         alignment="additive",
         alpha=0.1,
         max_iter=200,
@@ -304,6 +311,7 @@ class BaseAttention(BaseEstimator):
     ):
         self.n_heads = n_heads
         self.hidden_size = hidden_size
+        self.embedding_size = embedding_size
         self.alignment = alignment
         self.alpha = alpha
         self.max_iter = max_iter
@@ -315,11 +323,7 @@ class BaseAttention(BaseEstimator):
     # -- hooks for subclasses ----------------------------------------------
 
     def _encode_targets(self, y, n_samples):
-        """Validate y; set fitted target attributes.
-
-        Returns ``(targets, loss_name, n_outputs, class_sample_weight)`` where
-        the last item is None or per-sample weights to multiply in.
-        """
+        """Validate y, set the fitted target attributes, return an ``EncodedTargets``."""
         raise NotImplementedError
 
     # -- fitting -------------------------------------------------------------
@@ -346,13 +350,14 @@ class BaseAttention(BaseEstimator):
             raise ValueError(
                 f"{type(self).__name__} requires y to be passed, but the target y is None."
             )
-        targets, loss, n_outputs, class_weights = self._encode_targets(y, packed.n_samples)
+        encoded = self._encode_targets(y, packed.n_samples)
+        targets, loss = encoded.values, encoded.loss
         if previous is not None:
             self._check_same_problem(previous)
         sample_weight = check_sample_weight(
             sample_weight, packed.offsets[:-1], dtype=np.float64, ensure_non_negative=True
         )
-        weights, alpha = _combine_weights(self.alpha, sample_weight, class_weights)
+        weights, alpha = _combine_weights(self.alpha, sample_weight, encoded.class_weights)
         target_scaling = None
         if loss == "squared_error":
             # units of y do not matter: the optimisation sees standardised
@@ -361,7 +366,12 @@ class BaseAttention(BaseEstimator):
 
         dtype = packed.elements.dtype
         layout = param_layout(
-            self.alignment, packed.elements.shape[1], self.n_heads, self.hidden_size, n_outputs
+            self.alignment,
+            packed.elements.shape[1],
+            self.n_heads,
+            self.hidden_size,
+            encoded.n_outputs,
+            self.embedding_size,
         )
         theta0 = self._initial_theta(layout, previous, target_scaling)
         segments = Segments(packed.offsets, self.n_heads)
@@ -379,8 +389,7 @@ class BaseAttention(BaseEstimator):
         def objective(theta):
             params = _unpack(theta, layout, dtype)
             value, grads = loss_and_gradient(
-                params, None, segments, self.alignment, loss,
-                targets, weights, alpha, workspace=workspace,
+                params, workspace, self.alignment, loss, targets, weights, alpha
             )
             return value, _pack(grads, layout).astype(np.float64)
 
@@ -407,7 +416,9 @@ class BaseAttention(BaseEstimator):
     def _check_same_problem(self, previous):
         """warm_start continues only the problem of the previous fit."""
         changes = []
-        old_width = previous["coefs_"]["W"].shape[0]
+        old_width = _architecture(
+            _from_attributes(previous["coefs_"], previous["intercepts_"])
+        )["n_features"]
         if old_width != self.n_features_in_:
             changes.append(
                 f"X has {self.n_features_in_} features per element, the previous fit "
@@ -439,7 +450,10 @@ class BaseAttention(BaseEstimator):
         params = _from_attributes(previous["coefs_"], previous["intercepts_"])
         old = _architecture(params)
         new = dict(
-            alignment=self.alignment, n_heads=self.n_heads, hidden_size=self.hidden_size,
+            alignment=self.alignment,
+            n_heads=self.n_heads,
+            hidden_size=self.hidden_size,
+            embedding_size=self.embedding_size,
             n_outputs=dict((name, shape) for name, shape, _ in layout)["coef"][1],
         )
         changes = [f"{key} {old[key]!r} -> {value!r}" for key, value in new.items() if old[key] != value]
@@ -546,17 +560,18 @@ class BaseAttention(BaseEstimator):
     def _forward(self, X, output):
         """Validated packing and one of the per-sample or per-element outputs.
 
-        Works on chunks of whole samples whose temporaries fit in
-        scikit-learn's ``working_memory`` (see :func:`gen_sample_chunks`), so
-        the extra memory of inference stays bounded however many samples
-        ``X`` holds.
+        The forward of the fit (:func:`~._attention.attend`), block by block
+        on the BLAS threads the caller allows, with single-threaded BLAS in
+        each: besides the validated copy of X, inference needs the work
+        arrays of one block per thread, however many samples X holds.
 
         Parameters
         ----------
         X : any form of the data model
         output : {"weights", "pooled", "head"}
-            Attention weights (N, K), pooled vectors (n, K * D) or the
-            linear head's output (n, n_outputs), in X's float dtype.
+            Attention weights (N, K), pooled vectors (n, K * D') in X's
+            float dtype, or the linear head's output (n, n_outputs) in
+            ``_head_dtype`` (X's float dtype when None).
 
         Returns
         -------
@@ -565,37 +580,17 @@ class BaseAttention(BaseEstimator):
         """
         check_is_fitted(self)
         packed = check_collections(X, estimator=self, reset=False)
-        P, offsets = packed.elements, packed.offsets
-        params, alignment, K = self._fitted_model(P.dtype)
-        D, itemsize = P.shape[1], P.itemsize
-        n_outputs = params["coef"].shape[1]
-        n_columns = ALIGNMENTS[alignment].project(params)[0].shape[1]
-        # per element: alignment activations, scores and softmax temporaries,
-        # the sample index and, to pool, the sparse matrix's data and indices
-        element_bytes = itemsize * (n_columns + 4 * K) + 8 + K * (itemsize + 8)
-        if output == "weights":
-            result = np.empty((P.shape[0], K), dtype=P.dtype)
-            sample_bytes = 0
-        else:
-            width = K * D if output == "pooled" else n_outputs
-            dtype = (self._head_dtype or P.dtype) if output == "head" else P.dtype
-            result = np.empty((packed.n_samples, width), dtype=dtype)
-            sample_bytes = itemsize * 2 * K * D + 8
-        # added in the result's dtype: a regressor's intercept carries the
-        # mean of y, which float32 cannot hold to the precision of y's spread
-        intercept = np.asarray(self.intercepts_["head"], dtype=result.dtype)
-        for chunk in gen_sample_chunks(offsets, element_bytes, sample_bytes):
-            lo, hi = offsets[chunk.start], offsets[chunk.stop]
-            segments = Segments(offsets[chunk.start : chunk.stop + 1] - lo, K)
-            if output == "weights":
-                result[lo:hi] = attention(params, P[lo:hi], segments, alignment)
-                continue
-            _, pooled, _ = forward(params, P[lo:hi], segments, alignment)
-            if output == "pooled":
-                result[chunk] = pooled
-            else:
-                result[chunk] = pooled @ params["coef"]
-                result[chunk] += intercept
+        params, alignment, n_heads = self._fitted_model(packed.elements.dtype)
+        workspace = Workspace(
+            packed.elements, Segments(packed.offsets, n_heads), n_threads=_n_threads(), store=False
+        )
+        with ThreadpoolController().select(user_api="blas").limit(limits=1):
+            result = attend(params, workspace, alignment, output)
+        if output == "head":
+            # added in the head's dtype: a regressor's intercept carries the
+            # mean of y, which float32 cannot hold to the precision of y's spread
+            dtype = self._head_dtype or result.dtype
+            result = result.astype(dtype) + np.asarray(self.intercepts_["head"], dtype=dtype)
         return packed, result
 
     def _head_output(self, X):

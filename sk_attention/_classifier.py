@@ -3,50 +3,12 @@
 import numpy as np
 from scipy.special import expit, log_expit, log_softmax, softmax
 from sklearn.base import ClassifierMixin
-from sklearn.preprocessing import LabelEncoder
-from sklearn.utils.class_weight import compute_sample_weight
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_array, column_or_1d
 
 from ._base import BaseAttention
 from ._compat import StrOptions
+from ._targets import encode_classes
 
 __all__ = ["AttentionClassifier"]
-
-
-def _encode_classes(estimator, y, n_samples, class_weight):
-    """Labels -> integer codes; sets ``classes_``.
-
-    Shared by the classifier and the classification objective of
-    AttentionPooling.  Returns ``(codes, loss, n_outputs, class_weights)``.
-    """
-    y = check_array(y, ensure_2d=False, dtype=None, input_name="y")
-    y = column_or_1d(y, warn=True)
-    check_classification_targets(y)
-    if y.shape[0] != n_samples:
-        raise ValueError(
-            f"Found input variables with inconsistent numbers of samples: "
-            f"[{n_samples}, {y.shape[0]}]"
-        )
-    encoder = LabelEncoder().fit(y)
-    estimator.classes_ = encoder.classes_
-    if len(estimator.classes_) < 2:
-        raise ValueError(
-            f"{type(estimator).__name__} needs samples of at least 2 classes in "
-            f"the data, but the data contain only one class: {estimator.classes_[0]!r}."
-        )
-    codes = encoder.transform(y)
-    if isinstance(class_weight, dict):
-        values = np.array(list(class_weight.values()), dtype=np.float64)
-        if not (np.isfinite(values).all() and (values >= 0).all()):
-            raise ValueError(
-                "class_weight must give every class a finite, non-negative weight, "
-                f"got {class_weight!r}."
-            )
-    weights = None if class_weight is None else compute_sample_weight(class_weight, y)
-    if len(estimator.classes_) == 2:
-        return codes, "binary_log_loss", 1, weights
-    return codes, "log_loss", len(estimator.classes_), weights
 
 
 class AttentionClassifier(ClassifierMixin, BaseAttention):
@@ -65,6 +27,11 @@ class AttentionClassifier(ClassifierMixin, BaseAttention):
         Number of independent attention heads.
     hidden_size : int, default=16
         Width of the alignment MLP of each head.
+    embedding_size : int or None, default=None
+        Units of the element embedding ``u_t = relu(W_e x_t + b_e)``, one
+        layer shared by all heads: attention then scores and pools
+        ``[x_t, u_t]``, so the head sees weighted means of nonlinear
+        features of the elements.  None attends over the elements themselves.
     alignment : {"additive", "gated", "dot"}, default="additive"
         Scoring function: ``v . tanh(W h + b)`` (Bahdanau), the gated
         variant ``v . (tanh(W h + b) * sigmoid(U h + c))`` (Ilse et al.) or
@@ -148,6 +115,7 @@ class AttentionClassifier(ClassifierMixin, BaseAttention):
         *,
         n_heads=4,
         hidden_size=16,
+        embedding_size=None,
         alignment="additive",
         alpha=0.1,
         max_iter=200,
@@ -160,6 +128,7 @@ class AttentionClassifier(ClassifierMixin, BaseAttention):
         super().__init__(
             n_heads=n_heads,
             hidden_size=hidden_size,
+            embedding_size=embedding_size,
             alignment=alignment,
             alpha=alpha,
             max_iter=max_iter,
@@ -171,7 +140,9 @@ class AttentionClassifier(ClassifierMixin, BaseAttention):
         self.class_weight = class_weight
 
     def _encode_targets(self, y, n_samples):
-        return _encode_classes(self, y, n_samples, self.class_weight)
+        targets = encode_classes(y, n_samples, self.class_weight, type(self).__name__)
+        self.classes_ = targets.classes
+        return targets
 
     def fit(self, X, y, sample_weight=None):
         """Fit the attention and the head jointly.

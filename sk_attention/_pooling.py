@@ -6,8 +6,7 @@ from sklearn.utils.multiclass import type_of_target
 
 from ._base import BaseAttention
 from ._compat import StrOptions, check_feature_names_in
-from ._classifier import _encode_classes
-from ._regressor import _encode_continuous
+from ._targets import encode_classes, encode_continuous
 
 __all__ = ["AttentionPooling"]
 
@@ -26,6 +25,11 @@ class AttentionPooling(TransformerMixin, BaseAttention):
         Number of independent attention heads.
     hidden_size : int, default=16
         Width of the alignment MLP of each head.
+    embedding_size : int or None, default=None
+        Units of the element embedding ``u_t = relu(W_e x_t + b_e)``, one
+        layer shared by all heads: attention then scores and pools
+        ``[x_t, u_t]``, so the head sees weighted means of nonlinear
+        features of the elements.  None attends over the elements themselves.
     alignment : {"additive", "gated", "dot"}, default="additive"
         Scoring function (see :class:`AttentionClassifier`).
     alpha : float, default=0.1
@@ -92,6 +96,7 @@ class AttentionPooling(TransformerMixin, BaseAttention):
         *,
         n_heads=4,
         hidden_size=16,
+        embedding_size=None,
         alignment="additive",
         alpha=0.1,
         max_iter=200,
@@ -104,6 +109,7 @@ class AttentionPooling(TransformerMixin, BaseAttention):
         super().__init__(
             n_heads=n_heads,
             hidden_size=hidden_size,
+            embedding_size=embedding_size,
             alignment=alignment,
             alpha=alpha,
             max_iter=max_iter,
@@ -126,8 +132,10 @@ class AttentionPooling(TransformerMixin, BaseAttention):
         if objective == "regression":
             if hasattr(self, "classes_"):
                 del self.classes_
-            return _encode_continuous(self, y, n_samples)
-        return _encode_classes(self, y, n_samples, None)
+            return encode_continuous(y, n_samples)
+        targets = encode_classes(y, n_samples, None, type(self).__name__)
+        self.classes_ = targets.classes
+        return targets
 
     def fit(self, X, y=None, sample_weight=None):
         """Fit the attention on a supervised head.
@@ -160,13 +168,15 @@ class AttentionPooling(TransformerMixin, BaseAttention):
 
         Returns
         -------
-        pooled : ndarray of shape (n_samples, n_heads * n_features_in_)
-            In X's dtype when it is float32, else float64.
+        pooled : ndarray of shape (n_samples, n_heads * (n_features_in_ + embedding_size))
+            ``[c_1, ..., c_K]``, each ``c_k`` the weighted average of the
+            elements (followed by their embeddings); in X's dtype when it is
+            float32, else float64.
         """
         return self._forward(X, "pooled")[1]
 
     def get_feature_names_out(self, input_features=None):
-        """Names ``head{k}__{feature}`` of the pooled features.
+        """Names ``head{k}__{feature}``, then ``head{k}__embedding{m}``, per head.
 
         Parameters
         ----------
@@ -178,8 +188,10 @@ class AttentionPooling(TransformerMixin, BaseAttention):
         -------
         feature_names_out : ndarray of str objects
         """
-        n_heads = self._fitted_model()[2]
-        names = check_feature_names_in(self, input_features)
+        params, _, n_heads = self._fitted_model()
+        names = list(check_feature_names_in(self, input_features))
+        if "E" in params:
+            names += [f"embedding{m}" for m in range(params["E"].shape[1])]
         return np.asarray(
             [f"head{k}__{name}" for k in range(n_heads) for name in names],
             dtype=object,

@@ -2,29 +2,11 @@
 
 import numpy as np
 from sklearn.base import RegressorMixin
-from sklearn.utils.validation import check_array
 
 from ._base import BaseAttention
+from ._targets import encode_continuous
 
 __all__ = ["AttentionRegressor"]
-
-
-def _encode_continuous(estimator, y, n_samples, dtype=np.float64):
-    """Validate continuous targets; returns ``(Y, loss, n_outputs, None)``.
-
-    Remembers whether y was 1D so that predictions come back in y's shape.
-    """
-    y = check_array(y, ensure_2d=False, dtype=dtype, input_name="y")
-    if y.ndim > 2:
-        raise ValueError(f"y must be 1D or 2D, got {y.ndim} dimensions.")
-    if y.shape[0] != n_samples:
-        raise ValueError(
-            f"Found input variables with inconsistent numbers of samples: "
-            f"[{n_samples}, {y.shape[0]}]"
-        )
-    estimator._y_1d = y.ndim == 1
-    Y = y.reshape(n_samples, -1)
-    return Y, "squared_error", Y.shape[1], None
 
 
 class AttentionRegressor(RegressorMixin, BaseAttention):
@@ -43,6 +25,11 @@ class AttentionRegressor(RegressorMixin, BaseAttention):
         Number of independent attention heads.
     hidden_size : int, default=16
         Width of the alignment MLP of each head.
+    embedding_size : int or None, default=None
+        Units of the element embedding ``u_t = relu(W_e x_t + b_e)``, one
+        layer shared by all heads: attention then scores and pools
+        ``[x_t, u_t]``, so the head sees weighted means of nonlinear
+        features of the elements.  None attends over the elements themselves.
     alignment : {"additive", "gated", "dot"}, default="additive"
         Scoring function (see :class:`AttentionClassifier`).
     alpha : float, default=0.1
@@ -100,7 +87,9 @@ class AttentionRegressor(RegressorMixin, BaseAttention):
     _head_dtype = np.float64
 
     def _encode_targets(self, y, n_samples):
-        return _encode_continuous(self, y, n_samples)
+        targets = encode_continuous(y, n_samples)
+        self._y_1d = targets.one_dimensional
+        return targets
 
     def fit(self, X, y, sample_weight=None):
         """Fit the attention and the head jointly.

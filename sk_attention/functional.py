@@ -34,6 +34,8 @@ alignment    scores                              from ``coefs_`` / ``intercepts_
                                                  ``q = coefs_["q"][k]``
 ===========  ==================================  ===============================
 
+With ``embedding_size`` set, the heads read ``element_embedding(sample,
+coefs_["embedding"], intercepts_["embedding"])`` instead of the sample.
 The estimators' pooled vector of a sample is the concatenation of the heads'
 context vectors, and their linear head computes
 ``pooled @ coefs_["head"] + intercepts_["head"]``.
@@ -47,6 +49,7 @@ import numpy as np
 from scipy.special import expit
 
 __all__ = [
+    "element_embedding",
     "alignment_scores",
     "gated_alignment_scores",
     "scaled_dot_scores",
@@ -222,6 +225,38 @@ def scaled_dot_scores(states, query, W, U, q=None):
     if queries.ndim == 0:
         raise ValueError("scaled_dot_scores needs a query, a learned q, or both.")
     return queries @ keys.T / np.sqrt(keys.shape[1])
+
+
+def element_embedding(states, W_e, b_e=None):
+    """Every state followed by its learned embedding: ``[h_t, relu(W_e h_t + b_e)]``.
+
+    With ``embedding_size=M`` the estimators attend over these instead of
+    the elements themselves (``W_e = coefs_["embedding"]``, ``b_e =
+    intercepts_["embedding"]``): pass the result as ``states`` to the
+    other functions.
+
+    Parameters
+    ----------
+    states : array-like of shape (n_steps, n_features)
+    W_e : array-like of shape (n_features, embedding_size)
+    b_e : array-like of shape (embedding_size,), default=None
+
+    Returns
+    -------
+    embedded : ndarray of shape (n_steps, n_features + embedding_size)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sk_attention.functional import element_embedding
+    >>> element_embedding(np.array([[1.0, -2.0]]), np.array([[1.0, 0.0], [0.0, -1.0]]))
+    array([[ 1., -2.,  1.,  2.]])
+    """
+    states = _check_states(states)
+    hidden = states @ np.asarray(W_e)
+    if b_e is not None:
+        hidden = hidden + np.asarray(b_e)
+    return np.hstack([states, np.maximum(hidden, 0.0)])
 
 
 def softmax(scores):

@@ -52,11 +52,15 @@ def _scores(alignment, states, p):
 
 
 def reference(model, samples):
-    """Per-sample weights (T_i, K), pooled vectors (n, K * D) and head output (n, O)."""
+    """Per-sample weights (T_i, K), pooled vectors (n, K * D') and head output (n, O)."""
     n_heads = model.coefs_["q" if model.alignment == "dot" else "v"].shape[0]
     weights, pooled = [], []
     for states in samples:
         states = np.asarray(states, dtype=np.float64)
+        if "embedding" in model.coefs_:  # attention reads [x_t, relu(W_e x_t + b_e)]
+            states = F.element_embedding(
+                states, model.coefs_["embedding"], model.intercepts_["embedding"]
+            )
         per_head, contexts = [], []
         for k in range(n_heads):
             a = F.softmax(_scores(model.alignment, states, _head_parameters(model, k)))
@@ -99,19 +103,14 @@ TASKS = {
     "pooling": (AttentionPooling, lambda s: (s > np.median(s)).astype(int)),
 }
 
-_FITTED = {}
-
-
-def _fitted(task, alignment, n_heads, dtype):
-    key = (task, alignment, n_heads, dtype)
-    if key not in _FITTED:
-        Estimator, make_y = TASKS[task]
-        forms, score = _data(dtype)
-        model = Estimator(
-            n_heads=n_heads, hidden_size=4, alignment=alignment, max_iter=15, random_state=0
-        )
-        _FITTED[key] = model.fit(forms["ragged"], make_y(score)), forms
-    return _FITTED[key]
+def _fitted(task, alignment, n_heads, dtype, embedding_size=None):
+    Estimator, make_y = TASKS[task]
+    forms, score = _data(dtype)
+    model = Estimator(
+        n_heads=n_heads, hidden_size=4, embedding_size=embedding_size, alignment=alignment,
+        max_iter=15, random_state=0,
+    )
+    return model.fit(forms["ragged"], make_y(score)), forms
 
 
 def _perturbed(model, seed):
@@ -163,30 +162,33 @@ def _assert_outputs_match_reference(model, forms, dtype):
             )
 
 
+@pytest.mark.parametrize("embedding_size", [None, 2])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("n_heads", [1, 3])
 @pytest.mark.parametrize("alignment", ["additive", "gated", "dot"])
 @pytest.mark.parametrize("task", sorted(TASKS))
-def test_outputs_are_recomputed_from_coefs_and_intercepts(task, alignment, n_heads, dtype):
-    model, forms = _fitted(task, alignment, n_heads, dtype)
+def test_outputs_are_recomputed_from_coefs_and_intercepts(
+    task, alignment, n_heads, dtype, embedding_size
+):
+    model, forms = _fitted(task, alignment, n_heads, dtype, embedding_size)
     _assert_outputs_match_reference(model, forms, dtype)
     # inference reads coefs_ / intercepts_ and nothing else: move them all
     _assert_outputs_match_reference(_perturbed(model, seed=1), forms, dtype)
-    del _FITTED[(task, alignment, n_heads, dtype)]
 
 
 # -- the loss ---------------------------------------------------------------------------
 
 
 def _penalty(coefs):
-    """||weights||^2: every coefficient matrix and vector, never an intercept."""
+    """||weights||^2: every coefficient matrix and vector (W_e too), never an intercept."""
     return sum(float(np.sum(value.astype(np.float64) ** 2)) for value in coefs.values())
 
 
+@pytest.mark.parametrize("embedding_size", [None, 3])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("alignment", ["additive", "gated", "dot"])
 @pytest.mark.parametrize("task", ["binary", "multiclass", "balanced"])
-def test_classifier_loss_is_the_documented_formula(task, alignment, dtype):
+def test_classifier_loss_is_the_documented_formula(task, alignment, dtype, embedding_size):
     forms, score = _data(dtype, seed=2, n=40)
     y = TASKS["multiclass" if task == "multiclass" else "binary"][1](score)
     if task == "balanced":
@@ -194,8 +196,9 @@ def test_classifier_loss_is_the_documented_formula(task, alignment, dtype):
     sample_weight = np.random.RandomState(3).uniform(0.2, 3.0, size=len(y))
     alpha = 0.7
     model = AttentionClassifier(
-        n_heads=2, hidden_size=4, alignment=alignment, alpha=alpha, max_iter=12,
-        class_weight="balanced" if task == "balanced" else None, random_state=0,
+        n_heads=2, hidden_size=4, embedding_size=embedding_size, alignment=alignment,
+        alpha=alpha, max_iter=12, class_weight="balanced" if task == "balanced" else None,
+        random_state=0,
     ).fit(forms["ragged"], y, sample_weight=sample_weight)
 
     _, _, logits = reference(model, forms["ragged"])
@@ -214,15 +217,17 @@ def test_classifier_loss_is_the_documented_formula(task, alignment, dtype):
     assert model.loss_ == pytest.approx(expected, rel=rtol)
 
 
+@pytest.mark.parametrize("embedding_size", [None, 3])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("alignment", ["additive", "gated", "dot"])
-def test_regressor_loss_is_the_documented_formula(alignment, dtype):
+def test_regressor_loss_is_the_documented_formula(alignment, dtype, embedding_size):
     forms, score = _data(dtype, seed=4, n=40)
     Y = TASKS["regression"][1](score)
     sample_weight = np.random.RandomState(5).uniform(0.2, 3.0, size=len(Y))
     alpha = 0.7
     model = AttentionRegressor(
-        n_heads=2, hidden_size=4, alignment=alignment, alpha=alpha, max_iter=12, random_state=0
+        n_heads=2, hidden_size=4, embedding_size=embedding_size, alignment=alignment,
+        alpha=alpha, max_iter=12, random_state=0,
     ).fit(forms["ragged"], Y, sample_weight=sample_weight)
 
     # DESIGN: loss_ is measured on the targets standardised with the
@@ -328,7 +333,8 @@ def test_float32_input_is_fitted_and_predicted_in_float32(Estimator, method, mon
     original = base_module.Workspace
 
     def recording(P, *args, **kwargs):
-        seen.append(P.dtype)
+        if kwargs.get("store", True):  # the fit's workspace, not a prediction's
+            seen.append(P.dtype)
         return original(P, *args, **kwargs)
 
     monkeypatch.setattr(base_module, "Workspace", recording)
@@ -344,3 +350,17 @@ def test_float32_input_is_fitted_and_predicted_in_float32(Estimator, method, mon
     assert model32.loss_curve_[:3] != model64.loss_curve_[:3]
     for name, value in model32.coefs_.items():
         assert value.dtype == np.float64  # the fitted parameters are float64 either way
+
+
+def test_pooled_columns_and_their_names_with_the_embedding():
+    forms, score = _data(np.float64, seed=9)
+    y = (score > np.median(score)).astype(int)
+    pooling = AttentionPooling(n_heads=2, embedding_size=3, max_iter=10, random_state=0)
+    pooled = pooling.fit_transform(forms["ragged"], y)
+    assert pooled.shape == (len(y), 2 * (N_FEATURES + 3))
+    assert pooling.coefs_["embedding"].shape == (N_FEATURES, 3)
+    assert pooling.intercepts_["embedding"].shape == (3,)
+    names = pooling.get_feature_names_out(["a", "b", "c"]).tolist()
+    assert names == [f"head{k}__{f}" for k in range(2) for f in ["a", "b", "c", "embedding0", "embedding1", "embedding2"]]
+    _, reference_pooled, _ = reference(pooling, forms["ragged"])
+    np.testing.assert_allclose(pooled, reference_pooled, rtol=1e-10)

@@ -3,7 +3,8 @@
 - central differences on every parameter, each parameter block held to a
   relative tolerance of its own (a wrong bias gradient cannot hide behind
   a large matrix gradient), for every alignment, loss, head count and input
-  form, through whole-sample blocks and through a sample cut in pieces;
+  form, with and without the element embedding, through whole-sample
+  blocks and through a sample cut in pieces;
 - cutting the samples into blocks, or one sample into pieces, gives the
   one-block loss and gradient;
 - the number of threads changes nothing, to the last bit.
@@ -16,17 +17,12 @@ from threadpoolctl import threadpool_limits
 
 import sk_attention._base as base_module
 from sk_attention import AttentionClassifier, AttentionRegressor
-from sk_attention._attention import (
-    ALIGNMENTS,
-    Segments,
-    Workspace,
-    _cut_blocks,
-    _LongSample,
-    loss_and_gradient,
-    param_layout,
-)
+from sk_attention._alignments import ALIGNMENTS, param_layout
+from sk_attention._attention import loss_and_gradient
 from sk_attention._base import _pack, _unpack
 from sk_attention._collections import check_collections
+from sk_attention._segments import Segments
+from sk_attention._workspace import Workspace, _cut_blocks, _LongSample
 
 N_FEATURES, HIDDEN = 3, 4
 LENGTHS = [3, 1, 5, 2, 6]
@@ -56,6 +52,17 @@ def _random_params(layout, rng, dtype=np.float64):
     return {name: rng.normal(scale=0.7, size=shape).astype(dtype) for name, shape, _ in layout}
 
 
+def _objective(P, segments, alignment, loss, targets, sample_weight, alpha, **workspace_options):
+    """``params -> (value, grads)`` on a workspace of these elements."""
+    workspace = Workspace(P, segments, **workspace_options)
+
+    def f(params):
+        return loss_and_gradient(params, workspace, alignment, loss, targets, sample_weight, alpha)
+
+    f.workspace = workspace
+    return f
+
+
 def _central_differences(f, params, eps=1e-6):
     numeric = {}
     for name, value in params.items():
@@ -80,54 +87,54 @@ def _assert_gradient_per_block(analytic, numeric, rtol=1e-6):
         assert error < rtol, f"gradient of {name!r}: relative error {error:.2e}"
 
 
+@pytest.mark.parametrize("embedding_size", [None, 3])
 @pytest.mark.parametrize("alignment", sorted(ALIGNMENTS))
 @pytest.mark.parametrize("n_heads", [1, 3])
 @pytest.mark.parametrize("form", ["2d", "3d", "ragged"])
 @pytest.mark.parametrize("task", sorted(LOSS_SETUPS))
-def test_gradient_matches_central_differences_per_block(alignment, n_heads, form, task):
+def test_gradient_matches_central_differences_per_block(
+    alignment, n_heads, form, task, embedding_size
+):
     rng = np.random.RandomState(0)
     packed = check_collections(_forms(rng)[form], estimator=BaseEstimator(), reset=True)
     loss, n_outputs, targets = LOSS_SETUPS[task]
-    layout = param_layout(alignment, N_FEATURES, n_heads, HIDDEN, n_outputs)
+    layout = param_layout(alignment, N_FEATURES, n_heads, HIDDEN, n_outputs, embedding_size)
     params = _random_params(layout, rng)
-    segments = Segments(packed.offsets, n_heads)
     sample_weight = rng.uniform(0.5, 2.0, size=packed.n_samples)
-
-    def f(p):
-        return loss_and_gradient(
-            p, packed.elements, segments, alignment, loss, targets, sample_weight, 0.3
-        )
-
+    f = _objective(
+        packed.elements, Segments(packed.offsets, n_heads), alignment, loss, targets,
+        sample_weight, 0.3,
+    )
     _assert_gradient_per_block(f(params)[1], _central_differences(f, params))
 
 
+@pytest.mark.parametrize("embedding_size", [None, 3])
 @pytest.mark.parametrize("alignment", sorted(ALIGNMENTS))
 @pytest.mark.parametrize("task", sorted(LOSS_SETUPS))
-def test_gradient_through_a_sample_cut_in_pieces(alignment, task):
+def test_gradient_through_a_sample_cut_in_pieces(alignment, task, embedding_size):
     # the longest sample (6 elements) is cut into pieces of at most 2: its
     # softmax is put together from the pieces' maxima and sums
     rng = np.random.RandomState(1)
     packed = check_collections(_forms(rng)["ragged"], estimator=BaseEstimator(), reset=True)
     loss, n_outputs, targets = LOSS_SETUPS[task]
-    layout = param_layout(alignment, N_FEATURES, 2, HIDDEN, n_outputs)
+    layout = param_layout(alignment, N_FEATURES, 2, HIDDEN, n_outputs, embedding_size)
     params = _random_params(layout, rng)
-    segments = Segments(packed.offsets, 2)
     sample_weight = rng.uniform(0.5, 2.0, size=packed.n_samples)
-    workspace = Workspace(packed.elements, segments, block_size=2)
-    assert any(isinstance(unit, _LongSample) for unit in workspace.units)
-
-    def f(p):
-        return loss_and_gradient(
-            p, None, segments, alignment, loss, targets, sample_weight, 0.3, workspace=workspace
-        )
-
+    f = _objective(
+        packed.elements, Segments(packed.offsets, 2), alignment, loss, targets, sample_weight,
+        0.3, block_size=2,
+    )
+    assert any(isinstance(unit, _LongSample) for unit in f.workspace.units)
     _assert_gradient_per_block(f(params)[1], _central_differences(f, params))
 
 
+@pytest.mark.parametrize("embedding_size", [None, 3])
 @pytest.mark.parametrize("alignment", sorted(ALIGNMENTS))
 @pytest.mark.parametrize("task", sorted(LOSS_SETUPS))
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_blocks_and_pieces_give_the_one_block_loss_and_gradient(alignment, task, dtype):
+def test_blocks_and_pieces_give_the_one_block_loss_and_gradient(
+    alignment, task, dtype, embedding_size
+):
     rng = np.random.RandomState(1)
     lengths = LENGTHS + [40] + LENGTHS[::-1]  # one sample far longer than a block
     bags = [rng.normal(size=(length, N_FEATURES)).astype(dtype) for length in lengths]
@@ -137,11 +144,11 @@ def test_blocks_and_pieces_give_the_one_block_loss_and_gradient(alignment, task,
     targets = np.concatenate([targets, targets[:1], targets[::-1]])
     if targets.dtype.kind == "f":
         targets = targets.astype(dtype)
-    layout = param_layout(alignment, N_FEATURES, 2, HIDDEN, n_outputs)
+    layout = param_layout(alignment, N_FEATURES, 2, HIDDEN, n_outputs, embedding_size)
     params = _random_params(layout, rng, dtype)
     segments = Segments(packed.offsets, 2)
     sample_weight = rng.uniform(0.5, 2.0, size=packed.n_samples)
-    args = (segments, alignment, loss, targets, sample_weight, 0.3)
+    args = (alignment, loss, targets, sample_weight, 0.3)
 
     whole = Workspace(packed.elements, segments, block_size=10_000)
     assert len(whole.units) == 1
@@ -149,7 +156,7 @@ def test_blocks_and_pieces_give_the_one_block_loss_and_gradient(alignment, task,
     long = [unit for unit in cut.units if isinstance(unit, _LongSample)]
     assert [unit.samples for unit in long] == [slice(len(LENGTHS), len(LENGTHS) + 1)]
     assert len(long[0].pieces) == 6 and all(
-        piece.augmented.shape[0] <= 7 for piece in long[0].pieces
+        piece.elements.stop - piece.elements.start <= 7 for piece in long[0].pieces
     )
     assert len(cut.units) >= 4
     # units own consecutive samples, all of them, in order
@@ -157,11 +164,11 @@ def test_blocks_and_pieces_give_the_one_block_loss_and_gradient(alignment, task,
     assert [s.start for s in owned] == [0] + [s.stop for s in owned[:-1]]
     assert owned[-1].stop == len(lengths)
 
-    value, grads = loss_and_gradient(params, None, *args, workspace=whole)
+    value, grads = loss_and_gradient(params, whole, *args)
     expected = _pack(grads, layout)
     rtol, atol = (1e-10, 1e-13) if dtype == np.float64 else (1e-4, 1e-6 * np.abs(expected).max())
     for _ in range(2):  # and the reused buffers hold nothing over between calls
-        cut_value, cut_grads = loss_and_gradient(params, None, *args, workspace=cut)
+        cut_value, cut_grads = loss_and_gradient(params, cut, *args)
         assert cut_value == pytest.approx(value, rel=rtol)
         np.testing.assert_allclose(_pack(cut_grads, layout), expected, rtol=rtol, atol=atol)
 
@@ -186,10 +193,12 @@ def test_a_long_sample_is_cut_into_pieces_of_at_most_block_size():
     P = np.random.RandomState(0).normal(size=(10_001 + 7, 2))
     workspace = Workspace(P, Segments([0, 10_001, 10_008], 1), block_size=4096)
     long, short = workspace.units
-    sizes = [piece.augmented.shape[0] for piece in long.pieces]
+    sizes = [piece.elements.stop - piece.elements.start for piece in long.pieces]
     assert sum(sizes) == 10_001 and max(sizes) <= 4096 and len(sizes) == 3
-    np.testing.assert_array_equal(long.pieces[1].augmented[:, :2], P[sizes[0] : sum(sizes[:2])])
-    assert short.samples == slice(1, 2) and short.augmented.shape[0] == 7
+    stored = long.pieces[1].elements_t(None)  # [x; 1], held by the workspace
+    np.testing.assert_array_equal(stored[:2].T, P[sizes[0] : sum(sizes[:2])])
+    np.testing.assert_array_equal(stored[2], 1.0)
+    assert short.samples == slice(1, 2) and short.elements == slice(10_001, 10_008)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -209,9 +218,7 @@ def test_threads_change_no_bit_of_the_loss_or_gradient(dtype):
         workspace = Workspace(packed.elements, segments, n_threads=n_threads, block_size=256)
         assert workspace.n_threads == n_threads and len(workspace.units) > 4
         results.append(
-            loss_and_gradient(
-                params, None, segments, "gated", loss, targets, weights, 0.1, workspace=workspace
-            )
+            loss_and_gradient(params, workspace, "gated", loss, targets, weights, 0.1)
         )
     for value, grads in results[1:]:
         assert value == results[0][0]
@@ -275,11 +282,35 @@ def test_loss_and_gradient_take_weights_of_any_scale(factor):
     loss, n_outputs, targets = LOSS_SETUPS["binary"]
     layout = param_layout("additive", N_FEATURES, 2, HIDDEN, n_outputs)
     params = _random_params(layout, rng)
-    segments = Segments(packed.offsets, 2)
+    workspace = Workspace(packed.elements, Segments(packed.offsets, 2))
     weights = rng.uniform(0.5, 2.0, size=packed.n_samples)
-    args = (params, packed.elements, segments, "additive", loss, targets)
+    args = (params, workspace, "additive", loss, targets)
     value, grads = loss_and_gradient(*args, weights, 0.3)
     scaled_value, scaled_grads = loss_and_gradient(*args, weights * factor, 0.3 * factor)
     assert scaled_value == pytest.approx(value, rel=1e-12)
     for name in grads:
         np.testing.assert_allclose(scaled_grads[name], grads[name], rtol=1e-12)
+
+
+@pytest.mark.parametrize("embedding_size", [None, 3])
+@pytest.mark.parametrize("task", sorted(LOSS_SETUPS))
+def test_a_weight_of_two_is_a_repeated_sample(task, embedding_size):
+    # the objective itself, at any parameters: what sklearn's sample-weight
+    # check asks of the fitted model, without the optimiser's path
+    rng = np.random.RandomState(6)
+    bags = _forms(rng)["ragged"]
+    loss, n_outputs, targets = LOSS_SETUPS[task]
+    counts = np.array([0, 1, 2, 3, 1])
+    repeated = [bag for bag, c in zip(bags, counts) for _ in range(c)]
+    layout = param_layout("gated", N_FEATURES, 2, HIDDEN, n_outputs, embedding_size)
+    params = _random_params(layout, rng)
+    results = []
+    for X, t, w in ((bags, targets, counts), (repeated, np.repeat(targets, counts, axis=0), None)):
+        packed = check_collections(X, estimator=BaseEstimator(), reset=True)
+        weights = np.ones(packed.n_samples) if w is None else w.astype(float)
+        results.append(
+            _objective(packed.elements, Segments(packed.offsets, 2), "gated", loss, t, weights, 0.3)(params)
+        )
+    assert results[0][0] == pytest.approx(results[1][0], rel=1e-12)
+    for name in params:
+        np.testing.assert_allclose(results[0][1][name], results[1][1][name], rtol=1e-10, atol=1e-14)

@@ -7,15 +7,12 @@ import numpy as np
 import pytest
 
 from sk_attention import AttentionClassifier, AttentionPooling, AttentionRegressor
-from sk_attention._attention import (
-    ALIGNMENTS,
-    Segments,
-    forward,
-    param_layout,
-    segment_softmax,
-)
+from sk_attention._alignments import ALIGNMENTS, param_layout
+from sk_attention._attention import attend
 from sk_attention._base import _init_params
 from sk_attention._collections import check_collections
+from sk_attention._segments import Segments, segment_softmax
+from sk_attention._workspace import Workspace
 from sklearn.base import BaseEstimator
 
 N_FEATURES = 3
@@ -140,15 +137,19 @@ def test_regressor_and_pooling_are_invariant_too(Estimator):
     np.testing.assert_allclose(alone.reshape(output(bags).shape), output(bags), rtol=1e-10)
 
 
+@pytest.mark.parametrize("embedding_size", [None, 2])
 @pytest.mark.parametrize("alignment", sorted(ALIGNMENTS))
-def test_initial_attention_is_mean_pooling(alignment):
+def test_initial_attention_is_mean_pooling(alignment, embedding_size):
     rng = np.random.RandomState(6)
     packed = check_collections(_forms(rng)["ragged"], estimator=BaseEstimator(), reset=True)
-    layout = param_layout(alignment, N_FEATURES, 2, 4, 1)
+    layout = param_layout(alignment, N_FEATURES, 2, 4, 1, embedding_size)
     params = _init_params(layout, 2, np.random.RandomState(0))
-    weights, pooled, _ = forward(params, packed.elements, Segments(packed.offsets, 2), alignment)
-    means = np.vstack(
-        [packed.elements[a:b].mean(axis=0) for a, b in zip(packed.offsets[:-1], packed.offsets[1:])]
-    )
+    workspace = Workspace(packed.elements, Segments(packed.offsets, 2), store=False)
+    weights = attend(params, workspace, alignment, "weights")
+    pooled = attend(params, workspace, alignment, "pooled")
+    read = packed.elements
+    if embedding_size:  # h' = [x, relu(E.T x + e)], e starts at 0
+        read = np.hstack([read, np.maximum(read @ params["E"], 0.0)])
+    means = np.vstack([read[a:b].mean(axis=0) for a, b in zip(packed.offsets[:-1], packed.offsets[1:])])
     np.testing.assert_allclose(pooled, np.hstack([means, means]), rtol=1e-12)
     np.testing.assert_allclose(weights, np.repeat(1.0 / packed.lengths, packed.lengths)[:, None] * [1, 1])
