@@ -28,15 +28,20 @@ Columns
 - attention: ``ElementwiseTransformer(StandardScaler())`` (then
   ``PositionalEncoding()`` on sequences) then ``AttentionClassifier()``
   with its defaults.
+- embedding: the same with ``embedding_size=32``.
 - mean-pool + LR: each sample's mean element, ``StandardScaler``,
   ``LogisticRegression()``: the baseline.
+- summary + LR: each sample's mean, standard deviation and maximum of
+  every feature, ``StandardScaler``, ``LogisticRegression()``: a
+  non-learned summary, no attention.
 - tuned (``--tune``): the attention pipeline inside a ``GridSearchCV``
-  over ``n_heads``, ``hidden_size`` and ``alpha`` (inner stratified
-  3-fold), so the figure is a nested, honest estimate.  It costs about 25
-  fits per outer split, so it runs on the first ``--tune-splits`` outer
-  splits of each row only (default 10: one full 10-fold repeat of the bag
-  sets) and not on the order-free rows nor on the digit series (one of its
-  fits takes about a minute).
+  over ``embedding_size`` in {None, 32}, ``alpha`` in {0.1, 1.0} and an
+  element view, none or the squares of the standardised features appended
+  (a Pipeline step; inner stratified 3-fold), so the figure is a nested,
+  honest estimate.  It costs 25 fits per outer split, so it runs on the
+  first ``--tune-splits`` outer splits of each row only (default 10: one
+  full 10-fold repeat of the bag sets) and not on the order-free rows nor
+  on the digit series (one of its fits takes about a minute).
 
 Every cell is mean +- std over the folds / seeds; "time x" is the mean fit
 time divided by the baseline's.
@@ -50,7 +55,7 @@ from pathlib import Path
 
 import numpy as np
 from joblib import Parallel, delayed
-from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
@@ -60,17 +65,27 @@ from sklearn.model_selection import (
     RepeatedStratifiedKFold,
     StratifiedKFold,
 )
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from sk_attention import AttentionClassifier, ElementwiseTransformer, PositionalEncoding
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT / ".." / "shared" / "data"
 
+EMBEDDING_SIZE = 32
+
+
+def _with_squares(X):
+    """Every element followed by the squares of its (standardised) features."""
+    return np.hstack([X, X**2])
+
+
+# the nested search: the embedding, an element view a Pipeline already
+# expresses (the squares), and the penalty
 TUNE_GRID = {
-    "attentionclassifier__n_heads": [1, 4],
-    "attentionclassifier__hidden_size": [8, 32],
+    "view": ["passthrough", ElementwiseTransformer(FunctionTransformer(_with_squares))],
+    "attentionclassifier__embedding_size": [None, EMBEDDING_SIZE],
     "attentionclassifier__alpha": [0.1, 1.0],
 }
 
@@ -152,16 +167,34 @@ class MeanPool(TransformerMixin, BaseEstimator):
         return np.vstack([np.asarray(x).mean(axis=0) for x in X])
 
 
+class SummaryPool(TransformerMixin, BaseEstimator):
+    """Each sample's mean, standard deviation and maximum of every feature."""
+
+    def fit(self, X, y=None):
+        return self
+
+    def transform(self, X):
+        if isinstance(X, np.ndarray) and X.ndim == 3:
+            return np.hstack([np.nanmean(X, axis=1), np.nanstd(X, axis=1), np.nanmax(X, axis=1)])
+        return np.vstack(
+            [np.concatenate([x.mean(axis=0), x.std(axis=0), x.max(axis=0)]) for x in map(np.asarray, X)]
+        )
+
+
 def attention_pipeline(sequence, positional=True, **params):
-    steps = [ElementwiseTransformer(StandardScaler())]
+    steps = [("scale", ElementwiseTransformer(StandardScaler())), ("view", "passthrough")]
     if sequence and positional:
-        steps.append(PositionalEncoding())
-    steps.append(AttentionClassifier(**params))
-    return make_pipeline(*steps)
+        steps.append(("positionalencoding", PositionalEncoding()))
+    steps.append(("attentionclassifier", AttentionClassifier(**params)))
+    return Pipeline(steps)
 
 
 def baseline_pipeline():
     return make_pipeline(MeanPool(), StandardScaler(), LogisticRegression(max_iter=2000))
+
+
+def summary_pipeline():
+    return make_pipeline(SummaryPool(), StandardScaler(), LogisticRegression(max_iter=2000))
 
 
 def tuned_pipeline(sequence, positional=True, random_state=None):
@@ -232,26 +265,33 @@ def _tasks(name, data_dir):
     raise ValueError(name)
 
 
-COLUMNS = ("attention", "mean-pool + LR", "tuned")
+COLUMNS = ("attention", "embedding", "mean-pool + LR", "summary + LR", "tuned")
+BASELINES = ("mean-pool + LR", "summary + LR")  # order-free, fast: no time ratio
 
 
 def _model(column, sequence, positional, seed):
     if column == "attention":
         return attention_pipeline(sequence, positional, random_state=seed)
+    if column == "embedding":
+        return attention_pipeline(
+            sequence, positional, embedding_size=EMBEDDING_SIZE, random_state=seed
+        )
     if column == "mean-pool + LR":
         return baseline_pipeline()
+    if column == "summary + LR":
+        return summary_pipeline()
     return tuned_pipeline(sequence, positional, random_state=seed)
 
 
 def run(names, data_dir, tune, n_jobs, tune_splits):
-    columns = COLUMNS if tune else COLUMNS[:2]
+    columns = COLUMNS if tune else COLUMNS[:-1]
     rows = []
     for name in names:
         for label, sequence, positional, splits, auc in _tasks(name, data_dir):
             row = {"label": label, "auc": auc}
             for column in columns:
-                if column == "mean-pool + LR" and not positional:
-                    row[column] = rows[-1][column]  # the baseline is order-free anyway
+                if column in BASELINES and not positional:
+                    row[column] = rows[-1][column]  # the baselines are order-free anyway
                     continue
                 these = splits
                 if column == "tuned":
@@ -281,7 +321,7 @@ def format_table(rows, columns):
     header = ["data set (metric)"]
     for column in columns:
         header.append(column)
-        if column != "mean-pool + LR":
+        if column not in BASELINES:
             header.append("time x")
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
@@ -291,7 +331,7 @@ def format_table(rows, columns):
             base_time = row["mean-pool + LR"]["time"].mean()
             for column in columns:
                 if column not in row:
-                    cells += ["—", "—"]
+                    cells += ["—"] if column in BASELINES else ["—", "—"]
                     continue
                 values = row[column][metric]
                 note = ""
@@ -301,8 +341,10 @@ def format_table(rows, columns):
                     default = row["attention"][metric][:n].mean()
                     base = row["mean-pool + LR"][metric][:n].mean()
                     note = f" (n={n}; same splits: default {default:.3f}, mean-pool {base:.3f})"
-                cells.append(f"{values.mean():.3f} ± {values.std():.3f}{note}")
-                if column != "mean-pool + LR":
+                # the standard error of the mean over the folds / seeds
+                se = values.std(ddof=1) / np.sqrt(len(values)) if len(values) > 1 else 0.0
+                cells.append(f"{values.mean():.3f} ± {values.std():.3f} (se {se:.3f}){note}")
+                if column not in BASELINES:
                     ratio = row[column]["time"].mean() / base_time
                     cells.append(f"{ratio:.0f}" if ratio >= 10 else f"{ratio:.1f}")
             lines.append("| " + " | ".join(cells) + " |")

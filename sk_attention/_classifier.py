@@ -66,14 +66,16 @@ class AttentionClassifier(ClassifierMixin, BaseAttention):
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Names of the features, when X (or its samples) had string column names.
     coefs_ : dict of str -> ndarray
-        Penalised weights: the alignment's ``"W"`` (n_features_in_,
-        n_heads * hidden_size; columns ``k*hidden_size:(k+1)*hidden_size``
+        Penalised weights, with ``D' = n_features_in_ + embedding_size``
+        (``n_features_in_`` without the embedding): the alignment's ``"W"``
+        (D', n_heads * hidden_size; columns ``k*hidden_size:(k+1)*hidden_size``
         belong to head k), ``"U"`` (gated), ``"v"`` or ``"q"`` (n_heads,
-        hidden_size) and the head's ``"head"`` (n_heads * n_features_in_,
-        n_outputs).
+        hidden_size), the embedding's ``"embedding"`` (n_features_in_,
+        embedding_size) and the head's ``"head"`` (n_heads * D', n_outputs).
     intercepts_ : dict of str -> ndarray
         Biases: ``"b"`` (and ``"c"``, gated) of shape (n_heads *
-        hidden_size,) and the head's ``"head"`` (n_outputs,).  Together with
+        hidden_size,), the embedding's ``"embedding"`` (embedding_size,) and
+        the head's ``"head"`` (n_outputs,).  Together with
         ``coefs_`` this is the whole fitted model: every prediction is
         computed from them (:mod:`sk_attention.functional` recomputes them).
     n_iter_ : int

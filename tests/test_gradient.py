@@ -19,7 +19,7 @@ import sk_attention._base as base_module
 from sk_attention import AttentionClassifier, AttentionRegressor
 from sk_attention._alignments import ALIGNMENTS, param_layout
 from sk_attention._attention import loss_and_gradient
-from sk_attention._base import _pack, _unpack
+from sk_attention._base import _pack
 from sk_attention._collections import check_collections
 from sk_attention._segments import Segments
 from sk_attention._workspace import Workspace, _cut_blocks, _LongSample
