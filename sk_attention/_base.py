@@ -604,7 +604,8 @@ class BaseAttention(BaseEstimator):
         ----------
         X : array-like of shape (n_samples, n_features), ndarray of shape \
                 (n_samples, n_steps, n_features), or list of array-likes
-            Samples in any form of the data model.
+            Samples in any form of the data model.  A 2D array is that many
+            samples of one element each: for one bag, pass ``[bag]``.
 
         Returns
         -------

@@ -173,7 +173,8 @@ class AttentionClassifier(ClassifierMixin, BaseAttention):
         Parameters
         ----------
         X : array-like, 3D ndarray or list of array-likes
-            Samples in any form of the data model.
+            Samples in any form of the data model.  A 2D array is that many
+            samples of one element each: to predict one bag, pass ``[bag]``.
 
         Returns
         -------
@@ -189,7 +190,8 @@ class AttentionClassifier(ClassifierMixin, BaseAttention):
         Parameters
         ----------
         X : array-like, 3D ndarray or list of array-likes
-            Samples in any form of the data model.
+            Samples in any form of the data model.  A 2D array is that many
+            samples of one element each: to predict one bag, pass ``[bag]``.
 
         Returns
         -------
@@ -207,7 +209,8 @@ class AttentionClassifier(ClassifierMixin, BaseAttention):
         Parameters
         ----------
         X : array-like, 3D ndarray or list of array-likes
-            Samples in any form of the data model.
+            Samples in any form of the data model.  A 2D array is that many
+            samples of one element each: to predict one bag, pass ``[bag]``.
 
         Returns
         -------
@@ -224,7 +227,8 @@ class AttentionClassifier(ClassifierMixin, BaseAttention):
         Parameters
         ----------
         X : array-like, 3D ndarray or list of array-likes
-            Samples in any form of the data model.
+            Samples in any form of the data model.  A 2D array is that many
+            samples of one element each: to predict one bag, pass ``[bag]``.
 
         Returns
         -------

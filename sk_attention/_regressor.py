@@ -117,7 +117,8 @@ class AttentionRegressor(RegressorMixin, BaseAttention):
         Parameters
         ----------
         X : array-like, 3D ndarray or list of array-likes
-            Samples in any form of the data model.
+            Samples in any form of the data model.  A 2D array is that many
+            samples of one element each: to predict one bag, pass ``[bag]``.
 
         Returns
         -------
