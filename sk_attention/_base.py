@@ -303,7 +303,7 @@ class BaseAttention(BaseEstimator):
         embedding_size=None,
         alignment="additive",
         alpha=0.1,
-        max_iter=200,
+        max_iter=1000,
         tol=1e-5,
         random_state=None,
         warm_start=False,

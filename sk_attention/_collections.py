@@ -144,6 +144,15 @@ def _sample_list(X):
     return items
 
 
+def _kind(dtype):
+    """NumPy's kind letter of a NumPy, pandas or polars dtype ("O" when unknown)."""
+    kind = getattr(dtype, "kind", None)
+    if kind is None:  # a polars dtype
+        is_numeric = getattr(dtype, "is_numeric", None)
+        return "f" if is_numeric is not None and is_numeric() else "O"
+    return kind
+
+
 def _reject_text_and_masks(X, where):
     """Strings, bytes and masked arrays are refused, not parsed or unmasked."""
     if np.ma.isMaskedArray(X):
@@ -152,21 +161,21 @@ def _reject_text_and_masks(X, where):
             "fill them with NaN and impute them (ElementwiseTransformer(SimpleImputer())), "
             "or drop them."
         )
+    if sparse.issparse(X):
+        return
     dtypes = [X.dtype] if hasattr(X, "dtype") else list(getattr(X, "dtypes", []))
-    if not dtypes and not sparse.issparse(X):
-        arr = np.asarray(X)
-        dtypes, X = [arr.dtype], arr
-    for dtype in dtypes:
-        kind = getattr(dtype, "kind", "O")
-        text = kind in "US"
-        if kind == "O" and not text:
-            values = np.asarray(X, dtype=object).ravel()
-            text = any(isinstance(value, (str, bytes)) for value in values)
-        if text:
-            raise ValueError(
-                f"{where} holds strings; attention needs numbers: convert or encode "
-                "them first (e.g. OneHotEncoder on the elements)."
-            )
+    if not dtypes:  # a list of rows
+        X = np.asarray(X)
+        dtypes = [X.dtype]
+    kinds = {_kind(dtype) for dtype in dtypes}
+    text = bool(kinds & set("US"))
+    if not text and "O" in kinds:  # objects: numbers are fine, strings are not
+        text = any(isinstance(v, (str, bytes)) for v in np.asarray(X, dtype=object).ravel())
+    if text:
+        raise ValueError(
+            f"{where} holds strings; attention needs numbers: convert or encode "
+            "them first (e.g. OneHotEncoder on the elements)."
+        )
 
 
 def _reject_nonnumeric(arr, where):

@@ -34,7 +34,7 @@ class AttentionPooling(TransformerMixin, BaseAttention):
         Scoring function (see :class:`AttentionClassifier`).
     alpha : float, default=0.1
         L2 penalty on weights (not biases), divided by the total sample weight.
-    max_iter : int, default=200
+    max_iter : int, default=1000
         Maximum number of L-BFGS-B iterations.
     tol : float, default=1e-5
         Stop when the largest component of the projected gradient is below
@@ -99,7 +99,7 @@ class AttentionPooling(TransformerMixin, BaseAttention):
         embedding_size=None,
         alignment="additive",
         alpha=0.1,
-        max_iter=200,
+        max_iter=1000,
         tol=1e-5,
         random_state=None,
         warm_start=False,
