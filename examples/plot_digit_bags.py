@@ -19,12 +19,10 @@ works, the weights point at the 9s.
 # The images are first split into a training and a test pool, so no test
 # image is ever seen in training.  Every bag is a ``(n_images, 64)`` array;
 # a list of them is a valid ``X`` for every estimator of the package.
-import warnings
 
 import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.datasets import load_digits
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
@@ -59,14 +57,11 @@ print(f"{len(X_train)} training bags, {y_train.mean():.0%} of them hold a 9")
 # :class:`~sk_attention.ElementwiseTransformer` scales every image with a
 # :class:`~sklearn.preprocessing.StandardScaler` fitted on all images, then
 # :class:`~sk_attention.AttentionClassifier` learns the weights and the
-# classifier jointly.  ``max_iter`` is kept small so the example runs in a
-# few seconds; L-BFGS would go on improving a little, so we silence its
-# ConvergenceWarning.
-warnings.filterwarnings("ignore", category=ConvergenceWarning)
+# classifier jointly.
 
 model = make_pipeline(
     ElementwiseTransformer(StandardScaler()),
-    AttentionClassifier(n_heads=2, max_iter=100, random_state=0),
+    AttentionClassifier(n_heads=2, random_state=0),
 )
 model.fit(X_train, y_train)
 

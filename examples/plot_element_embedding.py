@@ -43,16 +43,16 @@ X_test, y_test = make_sets(500)
 # %%
 # The same model with and without the embedding
 # ---------------------------------------------
-# ``tol=1e-3`` and ``max_iter=1000`` let both fits converge here (the
-# embedding's needs about 700 iterations).
+# ``tol=1e-3`` (the default is 1e-5) stops both fits within the default
+# ``max_iter=1000`` (the embedding's needs about 700 iterations).
 models = {
     "attention": make_pipeline(
         ElementwiseTransformer(StandardScaler()),
-        AttentionRegressor(tol=1e-3, max_iter=1000, random_state=0),
+        AttentionRegressor(tol=1e-3, random_state=0),
     ),
     "attention + embedding_size=16": make_pipeline(
         ElementwiseTransformer(StandardScaler()),
-        AttentionRegressor(embedding_size=16, tol=1e-3, max_iter=1000, random_state=0),
+        AttentionRegressor(embedding_size=16, tol=1e-3, random_state=0),
     ),
 }
 for name, model in models.items():

@@ -12,13 +12,11 @@ cross-validated scores.
 """
 
 # %%
-import warnings
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from sklearn.datasets import load_digits
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -36,13 +34,12 @@ y = np.array([int((digits.target[i] == 9).any()) for i in index])
 # The grid
 # --------
 # Parameters of a Pipeline step are addressed as ``<step>__<parameter>``.
-# ``max_iter`` is kept small so that the 18 fits take seconds; we silence
-# the ConvergenceWarning that this causes.
-warnings.filterwarnings("ignore", category=ConvergenceWarning)
+# ``tol=1e-4`` (the default is 1e-5) stops each of the 18 fits sooner; on
+# these bags it costs no accuracy.
 
 model = make_pipeline(
     ElementwiseTransformer(StandardScaler()),
-    AttentionClassifier(max_iter=30, random_state=0),
+    AttentionClassifier(tol=1e-4, random_state=0),
 )
 param_grid = {
     "attentionclassifier__hidden_size": [4, 16],

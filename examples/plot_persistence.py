@@ -10,13 +10,11 @@ estimator.  A reloaded pipeline predicts exactly what the original did.
 # %%
 import pickle
 import tempfile
-import warnings
 from pathlib import Path
 
 import joblib
 import numpy as np
 from sklearn.datasets import load_digits
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -31,10 +29,9 @@ index = [rng.choice(len(digits.target), size=rng.randint(5, 16), replace=False)
 bags = [digits.data[i] for i in index]
 y = np.array([int((digits.target[i] == 9).any()) for i in index])
 
-warnings.filterwarnings("ignore", category=ConvergenceWarning)  # small max_iter
 model = make_pipeline(
     ElementwiseTransformer(StandardScaler()),
-    AttentionClassifier(n_heads=2, max_iter=50, random_state=0),
+    AttentionClassifier(n_heads=2, random_state=0),
 )
 model.fit(bags[:100], y[:100])
 new_bags = bags[100:]

@@ -13,13 +13,11 @@ images per bag, positive when the bag holds at least one 9.
 """
 
 # %%
-import warnings
 
 import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.datasets import load_digits
 from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
@@ -50,10 +48,6 @@ X_test, y_test = make_bags(pool_test, 120)
 # * attention pooling then gradient boosting: the pooled vectors have
 #   ``n_heads * 64`` columns, named ``head0__x0``, ...;
 # * the attention model with its own linear head, for reference.
-#
-# ``max_iter`` is small to keep the example fast; we silence the
-# ConvergenceWarning this causes.
-warnings.filterwarnings("ignore", category=ConvergenceWarning)
 
 mean_pool = FunctionTransformer(lambda bags: np.array([bag.mean(axis=0) for bag in bags]))
 models = {
@@ -62,12 +56,12 @@ models = {
     ),
     "AttentionPooling\n+ gradient boosting": make_pipeline(
         ElementwiseTransformer(StandardScaler()),
-        AttentionPooling(n_heads=2, max_iter=100, random_state=0),
+        AttentionPooling(n_heads=2, random_state=0),
         HistGradientBoostingClassifier(random_state=0),
     ),
     "AttentionClassifier\n(linear head)": make_pipeline(
         ElementwiseTransformer(StandardScaler()),
-        AttentionClassifier(n_heads=2, max_iter=100, random_state=0),
+        AttentionClassifier(n_heads=2, random_state=0),
     ),
 }
 scores = {}

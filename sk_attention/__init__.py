@@ -7,6 +7,7 @@ predict.
 
 from ._classifier import AttentionClassifier
 from ._elementwise import ElementwiseTransformer
+from ._inspection import attention_weights
 from ._pooling import AttentionPooling
 from ._positional import PositionalEncoding
 from ._regressor import AttentionRegressor
@@ -19,5 +20,6 @@ __all__ = [
     "AttentionPooling",
     "ElementwiseTransformer",
     "PositionalEncoding",
+    "attention_weights",
     "__version__",
 ]

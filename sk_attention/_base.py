@@ -303,7 +303,7 @@ class BaseAttention(BaseEstimator):
         embedding_size=None,
         alignment="additive",
         alpha=0.1,
-        max_iter=200,
+        max_iter=1000,
         tol=1e-5,
         random_state=None,
         warm_start=False,
@@ -604,7 +604,8 @@ class BaseAttention(BaseEstimator):
         ----------
         X : array-like of shape (n_samples, n_features), ndarray of shape \
                 (n_samples, n_steps, n_features), or list of array-likes
-            Samples in any form of the data model.
+            Samples in any form of the data model.  A 2D array is that many
+            samples of one element each: for one bag, pass ``[bag]``.
 
         Returns
         -------

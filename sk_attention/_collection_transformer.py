@@ -1,17 +1,45 @@
 """Base of the transformers whose output keeps the form of their input.
 
-2D input gives 2D output, which ``set_output`` may turn into a DataFrame;
-3D and ragged input give 3D (padding kept) and ragged output, which no
-DataFrame can hold, so sklearn's automatic output wrapping is switched off
-here and applied by hand to 2D output only.
+2D input gives 2D output, which ``set_output`` (or the global
+``transform_output``) may turn into a DataFrame; 3D input gives a 3D array
+(padding kept), which no DataFrame can hold; ragged input gives a list, of
+DataFrames under pandas or polars output, so the feature names travel to
+the next step of a Pipeline.  sklearn's automatic output wrapping is
+switched off here and applied by hand.
 """
 
+import numpy as np
 from scipy import sparse
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from ._collections import check_collections
-from ._compat import wrap_data_with_container
+from ._collections import FeatureNamedArray, _sample_list, check_collections
+from ._compat import get_output_config, wrap_data_with_container
+
+
+def _dense(out):
+    """A transformer's output as a NumPy array, whatever container it came in."""
+    if sparse.issparse(out):
+        return out.toarray()
+    if hasattr(out, "to_numpy"):  # a pandas or polars DataFrame
+        return out.to_numpy()
+    return np.asarray(out)
+
+
+def _check_no_new_padding(out, packed, estimator):
+    """A real element of 3D input must not come out all-NaN, which reads as padding."""
+    gone = np.isnan(out).all(axis=1)
+    if not gone.any():
+        return
+    first = np.flatnonzero(gone)[0]
+    sample = np.searchsorted(packed.offsets, first, side="right") - 1
+    step = np.flatnonzero(packed.mask[sample])[first - packed.offsets[sample]]
+    what = getattr(estimator, "transformer_", estimator)  # the one that did it
+    raise ValueError(
+        f"{type(what).__name__} turned step {step} of sample {sample}, a real "
+        "element, into all NaN, which a 3D array can only read as padding; make the "
+        "transformation finite on the data (or impute afterwards)."
+    )
 
 
 class CollectionTransformer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
@@ -43,22 +71,35 @@ class CollectionTransformer(TransformerMixin, BaseEstimator, auto_wrap_output_ke
 
         Returns
         -------
-        X_out : ndarray, DataFrame or list of ndarray
+        X_out : ndarray, DataFrame or list
             2D input gives ``(n_samples, n_features_out)`` (a DataFrame under
-            ``set_output(transform="pandas")``), 3D input gives
-            ``(n_samples, n_steps, n_features_out)`` with padding kept as
-            all-NaN elements, a ragged list gives a list.
+            pandas or polars output), 3D input gives ``(n_samples, n_steps,
+            n_features_out)`` with padding kept as all-NaN elements (under
+            pandas or polars output, an ndarray whose ``columns`` attribute
+            names the features), a ragged collection gives a list of
+            ``(n_elements_i, n_features_out)`` arrays (DataFrames under pandas
+            or polars output).
         """
         check_is_fitted(self)
         packed = check_collections(X, estimator=self, reset=False, allow_nan=self._allow_nan())
-        out = self._transform_elements(packed)
+        out = _dense(self._transform_elements(packed))
         if packed.form == "2d":
             return wrap_data_with_container("transform", out, X, self)
-        if sparse.issparse(out):
-            out = out.toarray()
         if out.dtype.kind != "f":
             out = out.astype(float)
-        return packed.unpack(out)
+        named = get_output_config("transform", self)["dense"] != "default"
+        if packed.form == "3d":
+            _check_no_new_padding(out, packed, self)
+            out = packed.unpack(out)
+            # no DataFrame holds 3D: the array carries the names instead
+            return FeatureNamedArray(out, self.get_feature_names_out()) if named else out
+        samples = packed.unpack(out)
+        if not named:
+            return samples
+        return [
+            wrap_data_with_container("transform", sample, original, self)
+            for sample, original in zip(samples, _sample_list(X))
+        ]
 
     def fit_transform(self, X, y=None, **fit_params):
         """Fit, then transform ``X``; see :meth:`transform`.

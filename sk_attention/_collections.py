@@ -6,7 +6,8 @@ numbers).  Users pass collections in three forms:
 - a 2D array-like ``(n_samples, n_features)``: one element per sample;
 - a 3D ndarray ``(n_samples, n_steps, n_features)`` in which an element whose
   features are all NaN is padding;
-- a list or tuple of 2D array-likes ``(n_elements_i, n_features)`` (ragged).
+- a list or tuple of 2D array-likes ``(n_elements_i, n_features)`` (ragged),
+  or the same items in a 1D object ndarray or a pandas Series.
 
 :func:`check_collections` validates any of them and returns a
 :class:`PackedCollections`: all real elements stacked in sample order plus the
@@ -15,13 +16,16 @@ the data came in, except :meth:`PackedCollections.unpack`, which puts
 per-element results back into the form the user gave.
 """
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import sparse
 from sklearn.utils.validation import validate_data
 
-__all__ = ["PackedCollections", "check_collections"]
+from ._compat import check_feature_names
+
+__all__ = ["FeatureNamedArray", "PackedCollections", "check_collections"]
 
 
 @dataclass(frozen=True)
@@ -85,42 +89,100 @@ def _float_dtype(dtype):
     return np.float32 if dtype == np.float32 else np.float64
 
 
-def _is_2d_like(item):
-    """Whether one item of a list can be a sample of a ragged collection."""
+_FORMS = (
+    "a 2D array (n_samples, n_features) of one element per sample, a 3D array "
+    "(n_samples, n_steps, n_features) padded with all-NaN elements, or a list of "
+    "2D arrays (n_elements_i, n_features)"
+)
+
+
+def _ndim(item):
+    """Dimensions of an array-like, or None for what is not one (a scalar)."""
     if sparse.issparse(item):
-        return True  # rejected later with a message that names the sample
+        return 2
     ndim = getattr(item, "ndim", None)
+    if ndim is None and hasattr(item, "shape") and hasattr(item, "columns"):
+        ndim = len(item.shape)  # a polars DataFrame
     if ndim is not None:
-        return ndim == 2
+        return ndim
     if isinstance(item, (list, tuple)):
-        return len(item) > 0 and all(
-            isinstance(row, (list, tuple)) or getattr(row, "ndim", 0) == 1
-            for row in item
-        )
-    return False
+        if len(item) == 0:
+            return 1
+        inner = {_ndim(row) for row in item}
+        return 1 + max(inner) if None not in inner else 1
+    return None
 
 
-def _is_ragged(X):
-    if not isinstance(X, (list, tuple)) or len(X) == 0:
-        return False
-    flags = [_is_2d_like(item) for item in X]
-    if not any(flags):
-        return False
-    if not all(flags):
-        bad = flags.index(False)
+def _sample_list(X):
+    """The samples of a ragged collection as a list, or None if X is not one.
+
+    A list or tuple, a 1D object ndarray or a pandas Series whose items are
+    2D array-likes is ragged (even when all lengths are equal); a list of
+    numbers or of rows is a 2D array-like.
+    """
+    if isinstance(X, (list, tuple)):
+        items = list(X)
+    elif isinstance(X, np.ndarray) and X.ndim == 1 and X.dtype == object:
+        items = list(X)
+    elif hasattr(X, "iloc") and getattr(X, "ndim", None) == 1:  # a pandas Series
+        items = list(X.to_numpy())
+    else:
+        return None
+    if len(items) == 0:
+        raise ValueError(f"X holds no samples; pass at least one, as {_FORMS}.")
+    dims = [_ndim(item) for item in items]
+    if all(d is None or d < 2 for d in dims):
+        return None  # numbers or rows: a 2D array-like
+    for i, d in enumerate(dims):
+        if d != 2:
+            what = "a scalar" if d is None else f"{d}D"
+            raise ValueError(
+                f"X is a list of 2D samples, but sample {i} is not 2D (it is {what}): "
+                "every sample of a ragged collection must have shape "
+                "(n_elements, n_features)."
+            )
+    return items
+
+
+def _kind(dtype):
+    """NumPy's kind letter of a NumPy, pandas or polars dtype ("O" when unknown)."""
+    kind = getattr(dtype, "kind", None)
+    if kind is None:  # a polars dtype
+        is_numeric = getattr(dtype, "is_numeric", None)
+        return "f" if is_numeric is not None and is_numeric() else "O"
+    return kind
+
+
+def _reject_text_and_masks(X, where):
+    """Strings, bytes and masked arrays are refused, not parsed or unmasked."""
+    if np.ma.isMaskedArray(X):
         raise ValueError(
-            f"X is a list of 2D samples, but sample {bad} is not 2D: every "
-            "sample of a ragged collection must have shape "
-            "(n_elements, n_features)."
+            f"{where} is a masked array, whose masked values would be read as data; "
+            "fill them with NaN and impute them (ElementwiseTransformer(SimpleImputer())), "
+            "or drop them."
         )
-    return True
+    if sparse.issparse(X):
+        return
+    dtypes = [X.dtype] if hasattr(X, "dtype") else list(getattr(X, "dtypes", []))
+    if not dtypes:  # a list of rows
+        X = np.asarray(X)
+        dtypes = [X.dtype]
+    kinds = {_kind(dtype) for dtype in dtypes}
+    text = bool(kinds & set("US"))
+    if not text and "O" in kinds:  # objects: numbers are fine, strings are not
+        text = any(isinstance(v, (str, bytes)) for v in np.asarray(X, dtype=object).ravel())
+    if text:
+        raise ValueError(
+            f"{where} holds strings; attention needs numbers: convert or encode "
+            "them first (e.g. OneHotEncoder on the elements)."
+        )
 
 
 def _reject_nonnumeric(arr, where):
     kind = arr.dtype.kind
     if kind == "c":
         raise ValueError(f"Complex data not supported: {where} is complex.")
-    if kind in "OUSV":
+    if kind == "O":
         try:
             return arr.astype(np.float64)
         except (TypeError, ValueError) as exc:
@@ -133,19 +195,30 @@ def _reject_nonnumeric(arr, where):
     return arr
 
 
-def _check_finite_elements(elements, offsets, allow_nan, partial_nan_message):
-    """Raise naming the first sample with inf (or NaN when not allowed)."""
-    bad_inf = np.isinf(elements).any(axis=1)
-    problems = [(bad_inf, "contains infinity")]
-    if not allow_nan:
-        problems.append((np.isnan(elements).any(axis=1), partial_nan_message))
-    for bad, what in problems:
-        if bad.any():
-            sample = np.searchsorted(offsets, np.flatnonzero(bad)[0], side="right") - 1
-            raise ValueError(f"sample {sample} {what}.")
+_IMPUTE_ADVICE = (
+    "missing values can be imputed per element with "
+    "ElementwiseTransformer(SimpleImputer()); all-NaN elements are padding only in 3D arrays"
+)
+
+
+def _check_finite_elements(elements, offsets, allow_nan, form):
+    """Raise naming the first sample (and its element) with inf, or NaN when not allowed."""
+    infinite = np.isinf(elements).any(axis=1)
+    bad = infinite if allow_nan else infinite | np.isnan(elements).any(axis=1)
+    if not bad.any():
+        return
+    first = np.flatnonzero(bad)[0]
+    sample = np.searchsorted(offsets, first, side="right") - 1
+    element = first - offsets[sample]
+    if infinite[first]:
+        raise ValueError(f"sample {sample} contains infinity in element {element}.")
+    if form == "3d":  # DESIGN's wording: an all-NaN element would have been padding
+        raise ValueError(f"sample {sample} contains NaN in a partially filled element.")
+    raise ValueError(f"sample {sample} contains NaN in element {element}; {_IMPUTE_ADVICE}.")
 
 
 def _pack_3d(X, allow_nan):
+    _reject_text_and_masks(X, "X")
     X = _reject_nonnumeric(np.asarray(X), "X")
     X = X.astype(_float_dtype(X.dtype), copy=False)
     n_samples, n_steps, n_features = X.shape
@@ -165,9 +238,7 @@ def _pack_3d(X, allow_nan):
         )
     elements = np.ascontiguousarray(X[mask])
     offsets = np.concatenate([[0], np.cumsum(mask.sum(axis=1))]).astype(np.int64)
-    _check_finite_elements(
-        elements, offsets, allow_nan, "contains NaN in a partially filled element"
-    )
+    _check_finite_elements(elements, offsets, allow_nan, "3d")
     return PackedCollections(elements, offsets, "3d", mask)
 
 
@@ -180,6 +251,7 @@ def _pack_ragged(X, allow_nan):
                 f"{where} is a sparse matrix, but dense data is required; "
                 "use .toarray() to convert it."
             )
+        _reject_text_and_masks(item, where)
         try:
             arr = np.asarray(item)
         except ValueError as exc:
@@ -198,28 +270,41 @@ def _pack_ragged(X, allow_nan):
     dtype = np.float32 if all(s.dtype == np.float32 for s in samples) else np.float64
     elements = np.concatenate(samples).astype(dtype, copy=False)
     offsets = np.concatenate([[0], np.cumsum([len(s) for s in samples])]).astype(np.int64)
-    _check_finite_elements(elements, offsets, allow_nan, "contains NaN")
+    _check_finite_elements(elements, offsets, allow_nan, "ragged")
     return PackedCollections(np.ascontiguousarray(elements), offsets, "ragged")
 
 
-def _feature_names(X):
+class FeatureNamedArray(np.ndarray):
+    """A 3D collection array that carries the names of its features.
+
+    Under pandas or polars output a 3D array cannot become a DataFrame; this
+    view of it keeps ``columns``, the names of the last axis, as a
+    DataFrame's columns do, so the next step of a Pipeline (and
+    scikit-learn's feature-name checks) see them.
+    """
+
+    def __new__(cls, array, columns):
+        named = np.asarray(array).view(cls)
+        named.columns = list(columns)
+        return named
+
+    def __array_finalize__(self, obj):
+        self.columns = getattr(obj, "columns", None)
+
+
+def _column_names(X):
+    """A sample's column names as a tuple, or None without (string) names."""
     columns = getattr(X, "columns", None)
     if columns is None:
         return None
-    names = np.asarray(columns, dtype=object)
-    if len(names) and all(isinstance(name, str) for name in names):
-        return names
-    return None
+    names = tuple(columns)
+    return names if names and all(isinstance(name, str) for name in names) else None
 
 
-def _check_width(estimator, n_features, feature_names, reset):
-    """Set, or check against, n_features_in_ and feature_names_in_."""
+def _check_width(estimator, n_features, reset):
+    """Set, or check against, n_features_in_."""
     if reset:
         estimator.n_features_in_ = n_features
-        if feature_names is not None:
-            estimator.feature_names_in_ = feature_names
-        elif hasattr(estimator, "feature_names_in_"):
-            del estimator.feature_names_in_
         return
     expected = estimator.n_features_in_
     if n_features != expected:
@@ -227,15 +312,42 @@ def _check_width(estimator, n_features, feature_names, reset):
             f"X has {n_features} features, but {type(estimator).__name__} is "
             f"expecting {expected} features as input."
         )
-    fitted_names = getattr(estimator, "feature_names_in_", None)
-    if (
-        fitted_names is not None
-        and feature_names is not None
-        and not np.array_equal(fitted_names, feature_names)
-    ):
-        raise ValueError(
-            "The feature names should match those that were passed during fit."
+
+
+def _check_3d_names(estimator, names, reset):
+    """scikit-learn's feature-name check, for a 3D array named or not.
+
+    A 3D array has names only as a :class:`FeatureNamedArray`, which
+    scikit-learn's own check does not read; the warnings and errors are
+    worded as scikit-learn words them for 2D input.
+    """
+    if reset:
+        if names is not None:
+            estimator.feature_names_in_ = np.asarray(names, dtype=object)
+        elif hasattr(estimator, "feature_names_in_"):
+            del estimator.feature_names_in_
+        return
+    fitted = getattr(estimator, "feature_names_in_", None)
+    name = type(estimator).__name__
+    if fitted is None and names is not None:
+        warnings.warn(f"X has feature names, but {name} was fitted without feature names")
+    elif fitted is not None and names is None:
+        warnings.warn(
+            f"X does not have valid feature names, but {name} was fitted with feature names"
         )
+    elif fitted is not None and list(fitted) != list(names):
+        message = "The feature names should match those that were passed during fit.\n"
+        unseen = [n for n in names if n not in set(fitted)]
+        missing = [n for n in fitted if n not in set(names)]
+        for title, group in (
+            ("Feature names unseen at fit time", unseen),
+            ("Feature names seen at fit time, yet now missing", missing),
+        ):
+            if group:
+                message += f"{title}:\n" + "".join(f"- {n}\n" for n in group)
+        if not unseen and not missing:
+            message += "Feature names must be in the same order as they were in fit.\n"
+        raise ValueError(message)
 
 
 def check_collections(X, *, estimator, reset, allow_nan=False):
@@ -245,10 +357,11 @@ def check_collections(X, *, estimator, reset, allow_nan=False):
     ----------
     X : array-like of shape (n_samples, n_features), ndarray of shape \
             (n_samples, n_steps, n_features), or list of array-likes
-        The samples, in one of the three forms of the package's data model.
+        The samples, in one of the forms of the package's data model.
     estimator : estimator instance
         Receives ``n_features_in_`` (and ``feature_names_in_``) when
-        ``reset`` is True; otherwise the element width is checked against it.
+        ``reset`` is True; otherwise the element width and the feature names
+        are checked against them, as scikit-learn checks 2D input.
     reset : bool
         True in ``fit``, False in ``predict``/``transform``.
     allow_nan : bool, default=False
@@ -271,24 +384,30 @@ def check_collections(X, *, estimator, reset, allow_nan=False):
     >>> packed.elements.shape, packed.offsets.tolist()
     ((3, 3), [0, 2, 3])
     """
-    if _is_ragged(X):
-        names = _feature_names(X[0])
-        for i, item in enumerate(X):
-            item_names = _feature_names(item)
-            if (item_names is None) != (names is None) or (
-                names is not None and not np.array_equal(item_names, names)
-            ):
+    samples = _sample_list(X)
+    if samples is not None:
+        names = _column_names(samples[0])
+        for i, item in enumerate(samples):
+            if _column_names(item) != names:
                 raise ValueError(
                     f"sample {i} has other feature names than sample 0; all "
                     "samples must have the same columns."
                 )
-        packed = _pack_ragged(X, allow_nan)
-        _check_width(estimator, packed.elements.shape[1], names, reset)
+        packed = _pack_ragged(samples, allow_nan)
+        _check_width(estimator, packed.elements.shape[1], reset)
+        # sklearn's own check of the names, on one sample: the same warnings
+        # and errors as for 2D input
+        check_feature_names(estimator, samples[0], reset=reset)
         return packed
-    if getattr(X, "ndim", None) == 3 and not sparse.issparse(X):
+    ndim = getattr(X, "ndim", None)
+    if ndim is not None and ndim > 3 and not sparse.issparse(X):
+        raise ValueError(f"X has {ndim} dimensions; pass {_FORMS}.")
+    if ndim == 3 and not sparse.issparse(X):
         packed = _pack_3d(X, allow_nan)
-        _check_width(estimator, packed.elements.shape[1], None, reset)
+        _check_width(estimator, packed.elements.shape[1], reset)
+        _check_3d_names(estimator, _column_names(X), reset)
         return packed
+    _reject_text_and_masks(X, "X")
     elements = validate_data(
         estimator,
         X,

@@ -34,7 +34,7 @@ class AttentionPooling(TransformerMixin, BaseAttention):
         Scoring function (see :class:`AttentionClassifier`).
     alpha : float, default=0.1
         L2 penalty on weights (not biases), divided by the total sample weight.
-    max_iter : int, default=200
+    max_iter : int, default=1000
         Maximum number of L-BFGS-B iterations.
     tol : float, default=1e-5
         Stop when the largest component of the projected gradient is below
@@ -99,7 +99,7 @@ class AttentionPooling(TransformerMixin, BaseAttention):
         embedding_size=None,
         alignment="additive",
         alpha=0.1,
-        max_iter=200,
+        max_iter=1000,
         tol=1e-5,
         random_state=None,
         warm_start=False,
@@ -164,7 +164,8 @@ class AttentionPooling(TransformerMixin, BaseAttention):
         Parameters
         ----------
         X : array-like, 3D ndarray or list of array-likes
-            Samples in any form of the data model.
+            Samples in any form of the data model.  A 2D array is that many
+            samples of one element each: to predict one bag, pass ``[bag]``.
 
         Returns
         -------

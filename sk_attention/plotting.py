@@ -7,7 +7,9 @@ importing this module never needs it, only drawing does.
 from numbers import Integral
 
 import numpy as np
-from sklearn.pipeline import Pipeline
+
+from ._collections import _sample_list
+from ._inspection import attention_estimator, attention_weights
 
 __all__ = ["AttentionDisplay"]
 
@@ -28,16 +30,30 @@ def _import_pyplot():
     return plt
 
 
+def _n_samples(X):
+    samples = _sample_list(X)
+    if samples is not None:
+        return len(samples)
+    return len(X) if not hasattr(X, "shape") else X.shape[0]
+
+
 def _one_sample(X, sample):
     """``(sample_as_collection_of_one, raw_elements, real_mask)``.
 
     ``real_mask`` marks the non-padding elements (3D input pads with all-NaN
     elements); the first item keeps X's form so it can go through a Pipeline.
     """
-    if isinstance(X, (list, tuple)):
-        raw = np.asarray(X[sample])
-        if raw.ndim == 2:
-            return [X[sample]], raw, np.ones(raw.shape[0], dtype=bool)
+    n_samples = _n_samples(X)
+    if not (isinstance(sample, Integral) and -n_samples <= sample < n_samples):
+        raise ValueError(
+            f"sample={sample!r} is out of range: X holds {n_samples} samples, "
+            f"so sample must be an int in [0, {n_samples})."
+        )
+    sample = int(sample) % n_samples
+    samples = _sample_list(X)
+    if samples is not None:
+        raw = np.asarray(samples[sample])
+        return [samples[sample]], raw, np.ones(raw.shape[0], dtype=bool)
     if hasattr(X, "iloc"):  # DataFrame: 2D, one element per sample
         one = X.iloc[sample : sample + 1]
         return one, np.asarray(one, dtype=float), np.ones(1, dtype=bool)
@@ -93,6 +109,8 @@ class AttentionDisplay:
         sample.
     estimator_name : str, default=None
         Name used in the title.
+    sample : int, default=None
+        Index of the sample drawn, named in the title.
 
     Attributes
     ----------
@@ -135,6 +153,7 @@ class AttentionDisplay:
         highlight_label="highlighted",
         element_labels=None,
         estimator_name=None,
+        sample=None,
     ):
         weights = np.asarray(weights, dtype=float)
         if weights.ndim == 1:
@@ -168,6 +187,7 @@ class AttentionDisplay:
         self.highlight_label = highlight_label
         self.element_labels = element_labels
         self.estimator_name = estimator_name
+        self.sample = sample
 
     @classmethod
     def from_estimator(
@@ -225,17 +245,14 @@ class AttentionDisplay:
             The display, with the plot drawn.
         """
         _import_pyplot()
-        final = estimator[-1] if isinstance(estimator, Pipeline) else estimator
+        final = attention_estimator(estimator)
         if not hasattr(final, "attention_weights"):
             raise TypeError(
                 f"{type(final).__name__} has no attention_weights; pass an attention "
-                "estimator or a Pipeline ending in one."
+                "estimator or a Pipeline that holds one."
             )
         one, raw, real = _one_sample(X, sample)
-        if isinstance(estimator, Pipeline) and len(estimator) > 1:
-            one = estimator[:-1].transform(one)
-        weights = final.attention_weights(one)[0]
-        weights = np.asarray(weights)[real]
+        weights = np.asarray(attention_weights(estimator, one)[0])[real]
 
         if images is True:
             images = raw
@@ -257,6 +274,7 @@ class AttentionDisplay:
             highlight_label=highlight_label,
             element_labels=element_labels,
             estimator_name=type(final).__name__,
+            sample=int(sample) % _n_samples(X),
         )
         return display.plot(ax=ax, kind=kind, head=head, **kwargs)
 
@@ -341,8 +359,10 @@ class AttentionDisplay:
             self._draw_thumbnails(ax)
         else:
             ax.set_xlabel("element")
-        if new_axes and self.estimator_name is not None:
-            ax.set_title(f"Attention of {self.estimator_name}")
+        if new_axes and (self.estimator_name is not None or self.sample is not None):
+            whose = f" of {self.estimator_name}" if self.estimator_name is not None else ""
+            which = f", sample {self.sample}" if self.sample is not None else ""
+            ax.set_title(f"Attention{whose}{which}")
         self.ax_ = ax
         self.figure_ = ax.figure
         return self

@@ -35,6 +35,7 @@ def test_localisation_auc_rewards_weight_on_the_nines():
     assert auc == 0.5 and per_head == [0.5, 0.5]
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # short fits
 def test_demo_without_plot_prints_the_comparison(capsys):
     main(["--n-bags", "80", "--max-iter", "30", "--no-plot", "--seed", "1"])
     out = capsys.readouterr().out
@@ -44,6 +45,7 @@ def test_demo_without_plot_prints_the_comparison(capsys):
     assert "Wrote" not in out
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # short fits
 def test_demo_beats_mean_pooling_and_finds_the_nines():
     results = run_demo(n_bags=200, max_iter=60, plot=False, file=open(os.devnull, "w"))
     assert results["roc_auc"] > results["baseline_roc_auc"] + 0.1
@@ -51,6 +53,7 @@ def test_demo_beats_mean_pooling_and_finds_the_nines():
     assert results["plot"] is None
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # short fits
 def test_demo_writes_a_png(tmp_path, capsys):
     pytest.importorskip("matplotlib")
     output = tmp_path / "demo.png"
@@ -60,6 +63,7 @@ def test_demo_writes_a_png(tmp_path, capsys):
     assert str(output) in capsys.readouterr().out
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # short fits
 def test_demo_without_matplotlib_says_which_extra(monkeypatch, tmp_path, capsys):
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib fails
     results = run_demo(n_bags=40, max_iter=10, output=str(tmp_path / "x.png"))
@@ -80,3 +84,33 @@ def test_python_dash_m_entry_point(tmp_path):
         capture_output=True, text=True, check=True, cwd=tmp_path, timeout=120,
     )
     assert "accuracy" in run.stdout
+
+
+def test_the_picture_shows_bags_with_a_nine_then_bags_without():
+    from sk_attention._demo import _pick_bags
+
+    data = make_digit_bags(120, random_state=0)
+    chosen = _pick_bags(data)
+    assert [data["y_test"][i] for i in chosen] == [1, 1, 0, 0]
+    assert len(set(chosen)) == 4
+
+
+def test_demo_and_readme_snippet_run_without_warnings(tmp_path):
+    # the README's first snippet and the demo at their defaults: no
+    # ConvergenceWarning, no scaling warning, and nothing silenced
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    snippet = re.search(r"```python\n(.*?)```", (root / "README.md").read_text(), re.S)[1]
+    assert "warnings" not in snippet and "warnings" not in (root / "sk_attention/_demo.py").read_text()
+    run = subprocess.run(
+        [sys.executable, "-W", "error::UserWarning", "-c", snippet],
+        capture_output=True, text=True, cwd=tmp_path, timeout=120,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    run = subprocess.run(
+        [sys.executable, "-W", "error::UserWarning", "-m", "sk_attention", "--no-plot"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]

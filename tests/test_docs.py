@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-for module in ("sphinx", "numpydoc", "sphinx_gallery", "matplotlib"):
+for module in ("sphinx", "numpydoc", "sphinx_gallery", "matplotlib", "sphinx-mathjax-offline"):
     pytest.importorskip(module, reason='the docs extra is not installed: pip install -e ".[docs]"')
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,3 +33,21 @@ def test_sphinx_build_without_warnings(tmp_path):
     api = (html / "generated/sk_attention.AttentionClassifier.html").read_text()
     assert "attention_weights" in api
     assert list((html / "_images").glob("sphx_glr_plot_digit_bags_001.png"))
+    # the math renders offline: MathJax is served from _static, no CDN
+    guide = (html / "user_guide.html").read_text()
+    assert "_static/mathjax/tex-chtml.js" in guide and "cdn." not in guide
+    assert (html / "_static/mathjax/tex-chtml.js").is_file()
+    assert list((html / "_static/mathjax").rglob("*.woff"))  # its fonts too
+
+
+def test_one_python_version_everywhere():
+    import re
+
+    minimum = re.search(
+        r'requires-python = ">=(\d+\.\d+)"', (ROOT / "pyproject.toml").read_text()
+    )[1]
+    for doc in ("README.md", "docs/quickstart.rst"):
+        text = (ROOT / doc).read_text()
+        assert f"Python {minimum} or newer" in text, doc
+        claims = set(re.findall(r"Python (3\.\d+)", text))
+        assert claims == {minimum}, (doc, claims)

@@ -23,10 +23,14 @@ def test_example_runs(script, tmp_path):
     # fighting over a shared 2-core runner made single fits 100x slower.
     env = {**os.environ, "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1"}
     # each example must stay well under a minute on a 2-core machine
+    # -W error::UserWarning: a ConvergenceWarning or a scaling warning at the
+    # settings an example shows is a failure, and no example silences one
     result = subprocess.run(
-        [sys.executable, str(script)], cwd=tmp_path, env=env,
+        [sys.executable, "-W", "error::UserWarning", str(script)], cwd=tmp_path, env=env,
         capture_output=True, text=True, timeout=60,
     )
     assert result.returncode == 0, result.stderr[-3000:]
+    source = script.read_text()
+    assert "filterwarnings" not in source and "simplefilter" not in source
     first = script.read_text().lstrip().splitlines()
     assert first[0] == '"""' and set(first[2]) == {"="}, "gallery docstring title"

@@ -174,7 +174,7 @@ def _bad_inputs():
         "ragged width": (ragged_with(4, np.ones((2, 3))), ValueError, "sample 4 has 3 features, expected 5"),
         "ragged complex": (ragged_with(2, np.ones((2, 5)) * 1j), ValueError, "sample 2 is complex"),
         "ragged sparse": (ragged_with(1, sparse.csr_matrix(np.ones((2, 5)))), TypeError, "sample 1 is a sparse matrix"),
-        "ragged strings": (ragged_with(5, np.array([["a"] * 5])), ValueError, "sample 5 contains non-numeric"),
+        "ragged strings": (ragged_with(5, np.array([["a"] * 5])), ValueError, "sample 5 holds strings"),
         "ragged 1D item": (ragged_with(3, np.ones(5)), ValueError, "sample 3 is not 2D"),
         "2d NaN": (np.array([[1.0, np.nan]] * 6), ValueError, "Input X contains NaN"),
         "2d inf": (np.array([[1.0, np.inf]] * 6), ValueError, "Input X contains infinity"),
