@@ -9,6 +9,7 @@ from ._classifier import AttentionClassifier
 from ._elementwise import ElementwiseTransformer
 from ._pooling import AttentionPooling
 from ._positional import PositionalEncoding
+from ._random_convolutions import RandomConvolutions
 from ._regressor import AttentionRegressor
 
 __version__ = "0.1.0"
@@ -19,5 +20,6 @@ __all__ = [
     "AttentionPooling",
     "ElementwiseTransformer",
     "PositionalEncoding",
+    "RandomConvolutions",
     "__version__",
 ]

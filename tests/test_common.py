@@ -9,6 +9,7 @@ from sk_attention import (
     AttentionRegressor,
     ElementwiseTransformer,
     PositionalEncoding,
+    RandomConvolutions,
 )
 
 ESTIMATORS = [
@@ -17,6 +18,7 @@ ESTIMATORS = [
     AttentionPooling(random_state=0),
     ElementwiseTransformer(StandardScaler()),
     PositionalEncoding(),
+    RandomConvolutions(n_kernels=10, random_state=0),
 ]
 
 
