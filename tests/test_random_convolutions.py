@@ -236,3 +236,34 @@ def test_validation_names_the_sample():
         RandomConvolutions(n_kernels=0).fit(X)
     with pytest.raises(ValueError, match="window"):
         RandomConvolutions(window=-1).fit(X)
+
+
+def test_channel_units_do_not_matter():
+    # the kernels read standardised channels: any positive scale and shift
+    # per channel gives the same kernels the same inputs
+    X = _ragged(n_channels=4)
+    units = np.array([1e-3, 1.0, 50.0, 1e4]), np.array([0.0, -3.0, 100.0, 7.0])
+    rescaled = [s * units[0] + units[1] for s in X]
+    kwargs = dict(n_kernels=30, keep_input=False, random_state=0)
+    out = RandomConvolutions(**kwargs).fit(X).transform(X)
+    out_rescaled = RandomConvolutions(**kwargs).fit(rescaled).transform(rescaled)
+    for a, b in zip(out, out_rescaled):
+        assert_allclose(a, b, atol=1e-12)
+
+
+def test_float32_responses_are_computed_in_float32(monkeypatch):
+    import sk_attention._random_convolutions as module
+
+    seen = []
+    original = module.convolve
+
+    def recording(elements, *args):
+        seen.append(elements.dtype)
+        out = original(elements, *args)
+        seen.append(out.dtype)
+        return out
+
+    monkeypatch.setattr(module, "convolve", recording)
+    X32 = [s.astype(np.float32) for s in _ragged()]
+    RandomConvolutions(n_kernels=10, random_state=0).fit(X32).transform(X32)
+    assert seen and set(seen) == {np.dtype(np.float32)}
