@@ -22,7 +22,7 @@ from scipy import sparse
 from sklearn import get_config
 from sklearn.utils.validation import validate_data
 
-__all__ = ["PackedCollections", "check_collections", "gen_sample_chunks"]
+__all__ = ["PackedCollections", "check_collections", "gen_sample_chunks", "step_positions"]
 
 
 @dataclass(frozen=True)
@@ -351,3 +351,31 @@ def gen_sample_chunks(offsets, element_bytes, sample_bytes=0, working_memory=Non
         stop = min(max(stop, start + 1), n_samples)
         yield slice(start, stop)
         start = stop
+
+
+def step_positions(offsets):
+    """Index of every packed element within its sample, and that sample's length.
+
+    Parameters
+    ----------
+    offsets : ndarray of shape (n_samples + 1,)
+        Sample ``i`` owns packed elements ``offsets[i]:offsets[i + 1]``.
+
+    Returns
+    -------
+    t : ndarray of shape (n_elements_total,), dtype int64
+        0 for the first element of every sample, 1 for the second, ...
+    lengths : ndarray of shape (n_elements_total,), dtype int64
+        The number of elements of the sample each element belongs to.
+
+    Examples
+    --------
+    >>> from sk_attention._collections import step_positions
+    >>> t, lengths = step_positions([0, 3, 4])
+    >>> t.tolist(), lengths.tolist()
+    ([0, 1, 2, 0], [3, 3, 3, 1])
+    """
+    offsets = np.asarray(offsets, dtype=np.int64)
+    lengths = np.diff(offsets)
+    t = np.arange(offsets[-1]) - np.repeat(offsets[:-1], lengths)
+    return t, np.repeat(lengths, lengths)

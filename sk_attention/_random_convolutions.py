@@ -22,7 +22,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from ._collection_transformer import CollectionTransformer
-from ._collections import check_collections
+from ._collections import check_collections, gen_sample_chunks, step_positions
 from ._compat import Interval, check_feature_names_in
 
 __all__ = ["RandomConvolutions"]
@@ -35,28 +35,8 @@ MAX_CHANNELS = 9  # channels one kernel reads at most, as in MiniRocket
 # quantile, or a zero-sum kernel over a flat stretch) would flip with the
 # rounding of the product, i.e. with the other samples in the batch.
 TIE_TOLERANCE = 1e-4
-BLOCK_BYTES = 2**22  # tap matrix of one block of steps: fits in a CPU cache
-
-
-def step_positions(offsets):
-    """Index of every packed element within its sample, and that sample's length.
-
-    Parameters
-    ----------
-    offsets : ndarray of shape (n_samples + 1,)
-        Sample ``i`` owns packed elements ``offsets[i]:offsets[i + 1]``.
-
-    Returns
-    -------
-    t : ndarray of shape (n_elements_total,), dtype int64
-        0 for the first element of every sample, 1 for the second, ...
-    lengths : ndarray of shape (n_elements_total,), dtype int64
-        The number of elements of the sample each element belongs to.
-    """
-    offsets = np.asarray(offsets, dtype=np.int64)
-    lengths = np.diff(offsets)
-    t = np.arange(offsets[-1]) - np.repeat(offsets[:-1], lengths)
-    return t, np.repeat(lengths, lengths)
+TAPS = max(KERNEL_LENGTHS)  # every kernel is stored as this many taps, centred
+CHUNK_MIB = 4  # working memory of one chunk of samples: about a CPU cache
 
 
 def draw_kernels(rng, n_kernels, n_channels, reference_length):
@@ -73,9 +53,10 @@ def draw_kernels(rng, n_kernels, n_channels, reference_length):
     Returns
     -------
     lengths, dilations : ndarray of shape (n_kernels,), dtype int64
-    weights : ndarray of shape (n_kernels, max(KERNEL_LENGTHS), n_channels)
-        Kernel ``k`` is ``weights[k, :lengths[k]]``; the channels it does
-        not read have zero weights.
+    weights : ndarray of shape (n_kernels, TAPS, n_channels)
+        Tap ``j`` of every kernel reads step ``t + (j - TAPS // 2) * dilation``:
+        a kernel of length ``L`` has its weights in the middle ``L`` taps and
+        zeros in the others, as in the channels it does not read.
     """
     lengths = rng.choice(KERNEL_LENGTHS, n_kernels).astype(np.int64)
     room = max(reference_length - 1, 1) / (lengths - 1)
@@ -83,23 +64,37 @@ def draw_kernels(rng, n_kernels, n_channels, reference_length):
     most = min(n_channels, MAX_CHANNELS)
     n_read = np.floor(2 ** rng.uniform(0, np.log2(most + 1), size=n_kernels)).astype(np.int64)
     n_read = np.clip(n_read, 1, most)
-    weights = np.zeros((n_kernels, max(KERNEL_LENGTHS), n_channels))
+    weights = np.zeros((n_kernels, TAPS, n_channels))
     for k in range(n_kernels):
         channels = rng.choice(n_channels, n_read[k], replace=False)
         w = rng.normal(size=(lengths[k], n_read[k]))
-        weights[k, : lengths[k], channels] = (w - w.mean()).T
+        first = (TAPS - lengths[k]) // 2
+        weights[k, first : first + lengths[k], channels] = (w - w.mean()).T
     return lengths, dilations, weights
 
 
-def kernel_groups(lengths, dilations):
-    """``(start, stop)`` of the runs of consecutive kernels sharing length and dilation."""
-    change = (np.diff(lengths) != 0) | (np.diff(dilations) != 0)
-    bounds = np.concatenate([[0], np.flatnonzero(change) + 1, [len(lengths)]])
+def dilation_groups(dilations):
+    """``(start, stop)`` of the runs of consecutive kernels sharing a dilation."""
+    bounds = np.concatenate([[0], np.flatnonzero(np.diff(dilations)) + 1, [len(dilations)]])
     return list(zip(bounds[:-1].tolist(), bounds[1:].tolist()))
 
 
+def _gapped(elements, offsets, halo):
+    """The elements with ``halo`` rows of zeros before, between and after the samples.
+
+    Returns the array and the row of every element in it: a tap up to
+    ``halo`` steps away then reads zeros beyond a sample's ends, never a
+    neighbouring sample.
+    """
+    n_samples = len(offsets) - 1
+    rows = np.arange(offsets[-1]) + halo * (1 + np.repeat(np.arange(n_samples), np.diff(offsets)))
+    gapped = np.zeros((offsets[-1] + halo * (n_samples + 1), elements.shape[1]), elements.dtype)
+    gapped[rows] = elements
+    return gapped, rows
+
+
 def convolve(elements, offsets, weights, dilation):
-    """Responses of kernels of one length and one dilation at every packed step.
+    """Responses of kernels of one dilation at every packed step.
 
     Parameters
     ----------
@@ -107,58 +102,57 @@ def convolve(elements, offsets, weights, dilation):
         Packed steps, channels standardised (so zero is the channel's mean).
     offsets : ndarray of shape (n_samples + 1,)
         Sample ``i`` owns ``elements[offsets[i]:offsets[i + 1]]``.
-    weights : ndarray of shape (n_kernels, length, n_channels)
-        Kernels of odd ``length``, centred on the step.
+    weights : ndarray of shape (n_kernels, n_taps, n_channels)
+        ``n_taps`` odd; tap ``j`` reads ``(j - n_taps // 2) * dilation``
+        steps away from the step.
     dilation : int
         Steps between two taps.
 
     Returns
     -------
     responses : ndarray of shape (n_elements_total, n_kernels), dtype of ``elements``
-        ``sum_j weights[k, j] . x[t + (j - (length - 1) // 2) * dilation]``,
+        ``sum_j weights[k, j] . x[t + (j - n_taps // 2) * dilation]``,
         where a tap beyond the sample's ends reads zeros: it never reads a
         neighbouring sample.
 
     Notes
     -----
-    Steps are taken in blocks; in each, the values under every tap form one
-    ``(block, length * n_channels)`` matrix (im2col) and one product with
-    the flattened kernels gives all responses, so the work is linear in the
-    number of steps and no Python loop runs over samples.
+    Whole samples are taken in chunks of about ``CHUNK_MIB``, with zeros
+    between them; in each chunk the values under every tap form one
+    ``(rows, n_taps * n_channels)`` matrix (im2col, one slice per tap) and
+    one product with the flattened kernels gives all responses.  The work
+    is linear in the number of steps and no Python loop runs over samples.
     """
-    n_kernels, length, n_channels = weights.shape
+    n_kernels, n_taps, n_channels = weights.shape
     dtype = elements.dtype
-    N = elements.shape[0]
-    shifts = (np.arange(length) - (length - 1) // 2) * dilation
-    halo = int(shifts[-1])
-    padded = np.zeros((N + 2 * halo, n_channels), dtype=dtype)
-    padded[halo : halo + N] = elements
-    t, T = step_positions(offsets)
-    flat = weights.reshape(n_kernels, -1).T.astype(dtype)  # (length * n_channels, n_kernels)
-    out = np.empty((N, n_kernels), dtype=dtype)
-    block = max(1, BLOCK_BYTES // (length * n_channels * dtype.itemsize))
-    taps = np.empty((min(block, N), length, n_channels), dtype=dtype)
-    for start in range(0, N, block):
-        stop = min(start + block, N)
-        M = taps[: stop - start]
-        tb, Tb = t[start:stop], T[start:stop]
-        for j, shift in enumerate(shifts):
-            M[:, j] = padded[halo + start + shift : halo + stop + shift]
-            outside = (tb + shift < 0) | (tb + shift >= Tb)
-            M[outside, j] = 0
-        np.matmul(M.reshape(stop - start, -1), flat, out=out[start:stop])
+    halo = n_taps // 2 * dilation
+    flat = weights.reshape(n_kernels, -1).T.astype(dtype)  # (n_taps * n_channels, n_kernels)
+    out = np.empty((elements.shape[0], n_kernels), dtype=dtype)
+    row_bytes = (n_taps * n_channels + n_kernels) * dtype.itemsize
+    for chunk in gen_sample_chunks(offsets, row_bytes, halo * row_bytes, CHUNK_MIB):
+        first, last = offsets[chunk.start], offsets[chunk.stop]
+        gapped, rows = _gapped(
+            elements[first:last], offsets[chunk.start : chunk.stop + 1] - first, halo
+        )
+        n_rows = gapped.shape[0] - 2 * halo
+        taps = np.empty((n_rows, n_taps, n_channels), dtype=dtype)
+        for j in range(n_taps):
+            shift = halo + (j - n_taps // 2) * dilation
+            taps[:, j] = gapped[shift : shift + n_rows]
+        out[first:last] = (taps.reshape(n_rows, -1) @ flat)[rows - halo]
     return out
 
 
-def local_proportions(above, offsets, half_width):
+def local_proportions(above, t, T, half_width):
     """Share of True in a window around every step, within its sample.
 
     Parameters
     ----------
     above : ndarray of shape (n_elements_total, n_kernels) of bool
-        One row per packed step.
-    offsets : ndarray of shape (n_samples + 1,)
-        Sample ``i`` owns rows ``offsets[i]:offsets[i + 1]``.
+        One row per packed step, samples one after the other.
+    t, T : ndarray of shape (n_elements_total,) of int
+        Each step's index in its sample, and the sample's length
+        (:func:`~sk_attention._collections.step_positions`).
     half_width : int
         The window of step ``t`` is ``t - half_width .. t + half_width``,
         cut at the sample's ends.
@@ -168,10 +162,15 @@ def local_proportions(above, offsets, half_width):
     proportions : ndarray of shape (n_elements_total, n_kernels), float64
         The mean of ``above`` over each step's window.
     """
-    t, T = step_positions(offsets)
-    start = np.repeat(offsets[:-1], np.diff(offsets))
-    lo = start + np.maximum(t - half_width, 0)
-    hi = start + np.minimum(t + half_width, T - 1) + 1
+    if half_width >= T.max() - 1:
+        # every window is the whole sample: one sum per sample
+        starts = np.flatnonzero(t == 0)
+        lengths = T[starts]
+        shares = np.add.reduceat(above, starts, axis=0, dtype=np.int64) / lengths[:, None]
+        return np.repeat(shares, lengths, axis=0)
+    row = np.arange(len(t))
+    lo = row - np.minimum(t, half_width)
+    hi = row + np.minimum(T - 1 - t, half_width) + 1
     # integer counts: a float cumulative sum would lose steps on long inputs
     counts = np.zeros((above.shape[0] + 1, above.shape[1]), dtype=np.int64)
     np.cumsum(above, axis=0, out=counts[1:])
@@ -223,9 +222,11 @@ class RandomConvolutions(CollectionTransformer, auto_wrap_output_keys=("transfor
         a kernel spans at most the median training length.  Kernels are
         numbered by dilation, then length.
     weights_ : ndarray of shape (n_kernels, 11, n_features_in_)
-        Kernel ``k`` is ``weights_[k, :lengths_[k]]``, centred on the step;
-        a channel it does not read has zero weights.  Each kernel reads
-        1 to ``min(n_features_in_, 9)`` channels and its weights sum to zero.
+        Tap ``j`` of kernel ``k`` reads the step ``(j - 5) * dilations_[k]``
+        steps away: a kernel's ``lengths_[k]`` weights sit in the middle
+        taps, the other taps and the channels it does not read are zero.
+        Each kernel reads 1 to ``min(n_features_in_, 9)`` channels and its
+        weights sum to zero.
     biases_ : ndarray of shape (n_kernels,)
         A response above ``biases_[k]`` counts as positive: a random
         quantile of kernel ``k``'s responses on one random training sample.
@@ -344,39 +345,49 @@ weights give 0) from counting as positive in one batch and not in another.
         elements = np.concatenate([packed.elements[a:b] for a, b in zip(starts, stops)])
         offsets = np.concatenate([[0], np.cumsum(stops - starts)])
         biases = np.empty(self.n_kernels)
-        for start, stop, responses in self._responses(elements, offsets):
-            for k in range(start, stop):
-                own = responses[offsets[which[k]] : offsets[which[k] + 1], k - start]
+        for start, _, responses in self._responses(elements, offsets):
+            for k, column in enumerate(responses.T, start=start):
+                own = column[offsets[which[k]] : offsets[which[k] + 1]]
                 biases[k] = np.quantile(own, quantile[k])
         return biases
 
     def _responses(self, elements, offsets):
         """Yield ``(start, stop, responses)`` for every group of kernels.
 
-        The kernels ``start:stop`` share a length and a dilation; their
-        responses at every packed step have shape ``(n_elements_total,
-        stop - start)`` and the dtype of ``elements``.
+        The kernels ``start:stop`` share a dilation; their responses at
+        every packed step have shape ``(n_elements_total, stop - start)``
+        and the dtype of ``elements``.
         """
         dtype = elements.dtype
         x = (elements - self.mean_.astype(dtype)) / self.scale_.astype(dtype)
-        for start, stop in kernel_groups(self.lengths_, self.dilations_):
-            weights = self.weights_[start:stop, : self.lengths_[start]]
+        for start, stop in dilation_groups(self.dilations_):
+            # only the taps the group's longest kernel uses
+            unused = (TAPS - self.lengths_[start:stop].max()) // 2
+            weights = self.weights_[start:stop, unused : TAPS - unused]
             yield start, stop, convolve(x, offsets, weights, int(self.dilations_[start]))
 
     def _transform_elements(self, packed):
-        dtype = packed.elements.dtype
+        elements = packed.elements
+        n_input = elements.shape[1] if self.keep_input else 0
+        out = np.empty((elements.shape[0], n_input + self.n_kernels), dtype=elements.dtype)
+        out[:, :n_input] = elements[:, :n_input]
+        features = out[:, n_input:]
         # "above the bias" means above it by more than rounding noise
         thresholds = self.biases_ + TIE_TOLERANCE * np.abs(self.weights_).sum(axis=(1, 2))
-        features = np.empty((packed.elements.shape[0], self.n_kernels), dtype=dtype)
-        for start, stop, responses in self._responses(packed.elements, packed.offsets):
-            half_span = (self.lengths_[start] - 1) // 2 * self.dilations_[start]
-            above = responses > thresholds[start:stop].astype(dtype)
-            features[:, start:stop] = local_proportions(
-                above, packed.offsets, int(round(self.window * half_span))
-            )
-        if self.keep_input:
-            return np.hstack([packed.elements, features])
-        return features
+        half_widths = np.round(
+            self.window * ((self.lengths_ - 1) // 2 * self.dilations_)
+        ).astype(np.int64)
+        t, T = step_positions(packed.offsets)
+        for start, stop, responses in self._responses(elements, packed.offsets):
+            above = responses > thresholds[start:stop].astype(elements.dtype)
+            # kernels are sorted by length within a dilation: runs of one width
+            widths = half_widths[start:stop]
+            bounds = np.concatenate([[0], np.flatnonzero(np.diff(widths)) + 1, [len(widths)]])
+            for a, b in zip(bounds[:-1], bounds[1:]):
+                features[:, start + a : start + b] = local_proportions(
+                    above[:, a:b], t, T, int(widths[a])
+                )
+        return out
 
     def get_feature_names_out(self, input_features=None):
         """Input feature names (with ``keep_input=True``), then ``conv0``, ``conv1``, ...

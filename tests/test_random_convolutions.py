@@ -6,6 +6,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import clone
 
 from sk_attention import RandomConvolutions
+from sk_attention._collections import step_positions
 from sk_attention._random_convolutions import convolve, local_proportions
 
 
@@ -38,11 +39,11 @@ def _reference(model, sample):
     features = np.empty((T, model.n_kernels))
     for k in range(model.n_kernels):
         L, d = model.lengths_[k], model.dilations_[k]
-        w = model.weights_[k, :L]
+        w = model.weights_[k]  # 11 taps, the kernel's L in the middle
         r = np.zeros(T)
         for t in range(T):
-            for j in range(L):
-                s = t + (j - (L - 1) // 2) * d
+            for j in range(11):
+                s = t + (j - 5) * d
                 if 0 <= s < T:
                     r[t] += w[j] @ x[s]
         positive = r > model.biases_[k] + 1e-4 * np.abs(w).sum()
@@ -84,7 +85,7 @@ def test_univariate_responses_equal_numpy_convolve():
 def test_local_proportions_counts_within_each_sample():
     above = np.array([[1], [0], [1], [1], [0], [0], [1]], dtype=bool)
     offsets = np.array([0, 4, 7])  # samples [1 0 1 1] and [0 0 1]
-    got = local_proportions(above, offsets, np.full(7, 1))
+    got = local_proportions(above, *step_positions(offsets), 1)
     assert_allclose(got[:, 0], [1 / 2, 2 / 3, 2 / 3, 1, 0, 1 / 3, 1 / 2])
 
 
@@ -168,8 +169,10 @@ def test_multivariate_kernels_read_a_few_channels_and_sum_to_zero():
     assert n_read.min() == 1 and n_read.max() <= 9
     assert len(np.unique(n_read)) > 3
     assert_allclose(model.weights_.sum(axis=(1, 2)), 0, atol=1e-12)
-    for k in range(model.n_kernels):  # no weight beyond the kernel's length
-        assert not model.weights_[k, model.lengths_[k] :].any()
+    for k in range(model.n_kernels):  # the kernel's taps are the middle ones
+        unused = (11 - model.lengths_[k]) // 2
+        assert not model.weights_[k, :unused].any() and not model.weights_[k, 11 - unused :].any()
+        assert model.weights_[k, unused].any() and model.weights_[k, 10 - unused].any()
 
 
 def test_biases_are_quantiles_of_training_responses():
