@@ -497,8 +497,9 @@ def section_predict(rows, args):
 def make_series(n_steps, seed=0, n_classes=11, min_len=100, max_len=1300):
     """Univariate series of 100-1,300 steps, ``n_steps`` in all, one class each.
 
-    Class c: a burst of a sine of frequency 0.02 * (c + 1) steps^-1 at a
-    random place, in noise; every series z-normalised (as PLAID's are).
+    Class c: a burst (80 steps, amplitude 0.8) of a sine of frequency
+    0.02 * (c + 1) per step at a random place, in unit noise; every series
+    z-normalised (as PLAID's are).
     """
     rng = np.random.default_rng(seed)
     lengths = []
@@ -510,7 +511,7 @@ def make_series(n_steps, seed=0, n_classes=11, min_len=100, max_len=1300):
         x = rng.standard_normal(T)
         burst = min(T // 2, 80)
         at = rng.integers(0, T - burst + 1)
-        x[at : at + burst] += 2 * np.sin(2 * np.pi * 0.02 * (c + 1) * np.arange(burst))
+        x[at : at + burst] += 0.8 * np.sin(2 * np.pi * 0.02 * (c + 1) * np.arange(burst))
         series.append(((x - x.mean()) / x.std())[:, None])
     return series, y
 

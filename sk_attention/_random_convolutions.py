@@ -255,9 +255,10 @@ class RandomConvolutions(CollectionTransformer, auto_wrap_output_keys=("transfor
         h   = round(window * (L - 1) / 2 * d)
         tol = 1e-4 * sum |w|
 
-``tol`` keeps a response equal to the bias up to rounding (the training
-sample's own quantile, or a kernel over a flat stretch, where the zero-sum
-weights give 0) from counting as positive in one batch and not in another.
+    ``tol`` keeps a response equal to the bias up to rounding (the training
+    sample's own quantile, or a kernel over a flat stretch, where the
+    zero-sum weights give 0) from counting as positive in one batch and not
+    in another.
 
     A tap beyond a sample's ends reads the channel's training mean (0 after
     standardising), and as a kernel's weights sum to zero, such taps add
