@@ -4,9 +4,10 @@ Usage (from the project root)::
 
     python benchmarks/accuracy.py [DATA_DIR] [--tune] [--n-jobs 2] [--only NAME ...]
 
-``DATA_DIR`` holds musk1.npz, elephant.npz and japanese_vowels.npz
-(default: ``../shared/data`` relative to the project root).  Without it the
-bundled rows (built from ``sklearn.datasets.load_digits``) still run.
+``DATA_DIR`` holds musk1.npz, elephant.npz, japanese_vowels.npz,
+arrowhead.npz, osuleaf.npz and acsf1.npz (default: ``../shared/data``
+relative to the project root).  Without it the bundled rows (built from
+``sklearn.datasets.load_digits``) still run.
 
 Rows and protocols
 ------------------
@@ -14,20 +15,28 @@ Rows and protocols
   (``RepeatedStratifiedKFold(random_state=0)``); accuracy.
 - JapaneseVowels: the given train/test split, 5 seeds of the model; test
   accuracy.  Sequences: the attention pipeline adds ``PositionalEncoding``
-  (an extra "order-free" row shows it without).
+  (an extra "order-free" row shows it without, another one puts
+  ``RandomConvolutions`` first).
+- ArrowHead, OSULeaf, ACSF1: long univariate series (UCR archive), the
+  given train/test split, 5 seeds of the model (and of the kernels);
+  test accuracy, without and with ``RandomConvolutions`` first.  The
+  "ROCKET" column is the accuracy Dempster, Petitjean & Webb (2020)
+  report on the same splits.
 - digit bags: bags of 5-15 digit images (64 pixels each); a bag is positive
   iff it holds a 9.  5 seeds; each draws a new split of the images into a
   train and a test pool, builds 300 train and 300 test bags from them and
   seeds the model.  Accuracy and ROC AUC.
 - digit series: each 8x8 image z-normalised on its own and read as a
   64-step univariate series (n, 64, 1); 10 classes; stratified 5-fold.
-  Shown with ``PositionalEncoding`` and order-free.
+  Shown with ``PositionalEncoding``, order-free, and with
+  ``RandomConvolutions`` first.
 
 Columns
 -------
 - attention: ``ElementwiseTransformer(StandardScaler())`` (then
   ``PositionalEncoding()`` on sequences) then ``AttentionClassifier()``
-  with its defaults.
+  with its defaults; on the "+ RandomConvolutions" rows,
+  ``RandomConvolutions(random_state=seed)`` comes first.
 - embedding: the same with ``embedding_size=32``.
 - squares: the defaults after an element view that appends the squares of
   the standardised features and standardises again (a Pipeline step).
@@ -39,11 +48,11 @@ Columns
 - tuned (``--tune``): the attention pipeline inside a ``GridSearchCV``
   over ``embedding_size`` in {None, 32}, ``alpha`` in {0.1, 1.0} and the
   element view, none or the squares (inner stratified 3-fold), so the
-  figure is a nested,
-  honest estimate.  It costs 25 fits per outer split, so it runs on the
-  first ``--tune-splits`` outer splits of each row only (default 10: one
-  full 10-fold repeat of the bag sets) and not on the order-free rows nor
-  on the digit series (one of its fits takes about a minute).
+  figure is a nested, honest estimate.  It costs 25 fits per outer split,
+  so it runs on the first ``--tune-splits`` outer splits of each row only
+  (default 10: one full 10-fold repeat of the bag sets) and not on the
+  order-free, "+ RandomConvolutions" and long-series rows nor on the digit
+  series (one of its fits takes about a minute).
 
 Every cell is mean +- std over the folds / seeds; "time x" is the mean fit
 time divided by the baseline's.
@@ -70,7 +79,12 @@ from sklearn.model_selection import (
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
-from sk_attention import AttentionClassifier, ElementwiseTransformer, PositionalEncoding
+from sk_attention import (
+    AttentionClassifier,
+    ElementwiseTransformer,
+    PositionalEncoding,
+    RandomConvolutions,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT / ".." / "shared" / "data"
@@ -116,11 +130,17 @@ def load_bags(data_dir, name):
     return _split(data["elements"], data["lengths"]), data["y"]
 
 
-def load_japanese_vowels(data_dir):
-    data = np.load(Path(data_dir) / "japanese_vowels.npz")
+def load_sequences(data_dir, name):
+    """The given train and test split of a sequence set, as ragged lists."""
+    data = np.load(Path(data_dir) / f"{name}.npz")
     train = _split(data["train_elements"], data["train_lengths"]), data["train_y"]
     test = _split(data["test_elements"], data["test_lengths"]), data["test_y"]
     return train, test
+
+
+# test accuracy reported by Dempster, Petitjean & Webb (2020), original splits
+ROCKET = {"arrowhead": 0.814, "osuleaf": 0.941, "acsf1": 0.886}
+LONG_SERIES = {"arrowhead": "ArrowHead", "osuleaf": "OSULeaf", "acsf1": "ACSF1"}
 
 
 def make_digit_bags(seed, n_bags=300, min_size=5, max_size=15):
@@ -193,8 +213,10 @@ class SummaryPool(TransformerMixin, BaseEstimator):
         )
 
 
-def attention_pipeline(sequence, positional=True, **params):
+def attention_pipeline(sequence, positional=True, convolutions=False, **params):
     steps = [("scale", ElementwiseTransformer(StandardScaler())), ("view", "passthrough")]
+    if convolutions:
+        steps.insert(0, ("convolutions", RandomConvolutions(random_state=params.get("random_state"))))
     if sequence and positional:
         steps.append(("positionalencoding", PositionalEncoding()))
     steps.append(("attentionclassifier", AttentionClassifier(**params)))
@@ -240,8 +262,14 @@ def _score(model, X_train, y_train, X_test, y_test, auc):
     return scores
 
 
+def _task(label, splits, sequence=True, positional=True, convolutions=False, auc=False,
+          published=None):
+    return dict(label=label, splits=splits, sequence=sequence, positional=positional,
+                convolutions=convolutions, auc=auc, published=published)
+
+
 def _tasks(name, data_dir):
-    """(row label, model factory kwargs, list of (X_tr, y_tr, X_te, y_te, seed), auc)."""
+    """Rows of one data set: dicts of label, splits (X_tr, y_tr, X_te, y_te, seed) and pipeline flags."""
     if name in ("musk1", "elephant"):
         X, y = load_bags(data_dir, name)
         cv = RepeatedStratifiedKFold(n_splits=10, n_repeats=5, random_state=0)
@@ -250,20 +278,30 @@ def _tasks(name, data_dir):
             for k, (tr, te) in enumerate(cv.split(np.zeros(len(y)), y))
         ]
         label = {"musk1": "MUSK1 (10-fold x 5)", "elephant": "ELEPHANT (10-fold x 5)"}[name]
-        return [(label, False, True, splits, False)]
+        return [_task(label, splits, sequence=False)]
     if name == "japanese_vowels":
-        (X_tr, y_tr), (X_te, y_te) = load_japanese_vowels(data_dir)
+        (X_tr, y_tr), (X_te, y_te) = load_sequences(data_dir, name)
         splits = [(X_tr, y_tr, X_te, y_te, seed) for seed in range(5)]
         return [
-            ("JapaneseVowels (test, 5 seeds)", True, True, splits, False),
-            ("JapaneseVowels, order-free", True, False, splits, False),
+            _task("JapaneseVowels (test, 5 seeds)", splits),
+            _task("JapaneseVowels, order-free", splits, positional=False),
+            _task("JapaneseVowels + RandomConvolutions", splits, convolutions=True),
+        ]
+    if name in LONG_SERIES:
+        (X_tr, y_tr), (X_te, y_te) = load_sequences(data_dir, name)
+        splits = [(X_tr, y_tr, X_te, y_te, seed) for seed in range(5)]
+        label = LONG_SERIES[name]
+        return [
+            _task(f"{label} (test, 5 seeds)", splits, published=ROCKET[name]),
+            _task(f"{label} + RandomConvolutions", splits, convolutions=True,
+                  published=ROCKET[name]),
         ]
     if name == "digit_bags":
         splits = []
         for seed in range(5):
             (X_tr, y_tr), (X_te, y_te) = make_digit_bags(seed)
             splits.append((X_tr, y_tr, X_te, y_te, seed))
-        return [("digit bags (5 seeds)", False, True, splits, True)]
+        return [_task("digit bags (5 seeds)", splits, sequence=False, auc=True)]
     if name == "digit_series":
         X, y = make_digit_series()
         cv = StratifiedKFold(5, shuffle=True, random_state=0)
@@ -271,8 +309,9 @@ def _tasks(name, data_dir):
             (X[tr], y[tr], X[te], y[te], k) for k, (tr, te) in enumerate(cv.split(X, y))
         ]
         return [
-            ("digit series (5-fold)", True, True, splits, False),
-            ("digit series, order-free", True, False, splits, False),
+            _task("digit series (5-fold)", splits),
+            _task("digit series, order-free", splits, positional=False),
+            _task("digit series + RandomConvolutions", splits, convolutions=True),
         ]
     raise ValueError(name)
 
@@ -281,42 +320,47 @@ COLUMNS = ("attention", "embedding", "squares", "mean-pool + LR", "summary + LR"
 BASELINES = ("mean-pool + LR", "summary + LR")  # order-free, fast: no time ratio
 
 
-def _model(column, sequence, positional, seed):
+def _model(column, task, seed):
     if column == "attention":
-        return attention_pipeline(sequence, positional, random_state=seed)
+        return attention_pipeline(
+            task["sequence"], task["positional"], task["convolutions"], random_state=seed
+        )
     if column == "embedding":
         return attention_pipeline(
-            sequence, positional, embedding_size=EMBEDDING_SIZE, random_state=seed
+            task["sequence"], task["positional"], task["convolutions"],
+            embedding_size=EMBEDDING_SIZE, random_state=seed,
         )
     if column == "squares":
-        return attention_pipeline(sequence, positional, random_state=seed).set_params(
-            view=squares_view()
-        )
+        return attention_pipeline(
+            task["sequence"], task["positional"], task["convolutions"], random_state=seed
+        ).set_params(view=squares_view())
     if column == "mean-pool + LR":
         return baseline_pipeline()
     if column == "summary + LR":
         return summary_pipeline()
-    return tuned_pipeline(sequence, positional, random_state=seed)
+    return tuned_pipeline(task["sequence"], task["positional"], random_state=seed)
 
 
 def run(names, data_dir, tune, n_jobs, tune_splits):
     columns = COLUMNS if tune else COLUMNS[:-1]
     rows = []
     for name in names:
-        for label, sequence, positional, splits, auc in _tasks(name, data_dir):
-            row = {"label": label, "auc": auc}
+        for task in _tasks(name, data_dir):
+            label, splits, auc = task["label"], task["splits"], task["auc"]
+            variant = not task["positional"] or task["convolutions"]
+            row = {"label": label, "auc": auc, "published": task["published"]}
             for column in columns:
-                if column in BASELINES and not positional:
-                    row[column] = rows[-1][column]  # the baselines are order-free anyway
+                if column in BASELINES and variant:
+                    row[column] = rows[-1][column]  # the same baselines as the row above
                     continue
                 these = splits
                 if column == "tuned":
-                    if not positional or name == "digit_series":
+                    if variant or name in ("digit_series", *LONG_SERIES):
                         continue  # see the module docstring: too slow for its value
                     these = splits[:tune_splits]
                 start = time.perf_counter()
                 scores = Parallel(n_jobs=n_jobs)(
-                    delayed(_score)(_model(column, sequence, positional, seed), *split[:4], auc)
+                    delayed(_score)(_model(column, task, seed), *split[:4], auc)
                     for *split, seed in these
                 )
                 row[column] = {
@@ -334,11 +378,14 @@ def run(names, data_dir, tune, n_jobs, tune_splits):
 
 
 def format_table(rows, columns):
+    published = any(row["published"] for row in rows)
     header = ["data set (metric)"]
     for column in columns:
         header.append(column)
         if column not in BASELINES:
             header.append("time x")
+    if published:
+        header.append("ROCKET (published)")
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
         metrics = ["acc", "auc"] if row["auc"] else ["acc"]
@@ -363,6 +410,8 @@ def format_table(rows, columns):
                 if column not in BASELINES:
                     ratio = row[column]["time"].mean() / base_time
                     cells.append(f"{ratio:.0f}" if ratio >= 10 else f"{ratio:.1f}")
+            if published:
+                cells.append(f"{row['published']:.3f}" if row["published"] else "—")
             lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -371,8 +420,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
         "data_dir", nargs="?", default=str(DEFAULT_DATA),
-        help="folder with musk1.npz, elephant.npz, japanese_vowels.npz "
-        "(default: ../shared/data from the project root)",
+        help="folder with musk1.npz, elephant.npz, japanese_vowels.npz, arrowhead.npz, "
+        "osuleaf.npz, acsf1.npz (default: ../shared/data from the project root)",
     )
     parser.add_argument("--tune", action="store_true", help="add the nested GridSearchCV column (slow)")
     parser.add_argument(
@@ -380,15 +429,12 @@ def main(argv=None):
         help="outer splits (folds / seeds) of each row for the tuned column (default: 10)",
     )
     parser.add_argument("--n-jobs", type=int, default=2, help="folds fitted in parallel")
-    parser.add_argument(
-        "--only", nargs="+",
-        choices=["musk1", "elephant", "japanese_vowels", "digit_bags", "digit_series"],
-        help="run these rows only",
-    )
+    every = ["musk1", "elephant", "japanese_vowels", *LONG_SERIES, "digit_bags", "digit_series"]
+    parser.add_argument("--only", nargs="+", choices=every, help="run these rows only")
     args = parser.parse_args(argv)
 
-    names = args.only or ["musk1", "elephant", "japanese_vowels", "digit_bags", "digit_series"]
-    real = {"musk1", "elephant", "japanese_vowels"}
+    names = args.only or every
+    real = {"musk1", "elephant", "japanese_vowels", *LONG_SERIES}
     data_dir = Path(args.data_dir)
     missing = [n for n in names if n in real and not (data_dir / f"{n}.npz").is_file()]
     if missing:

@@ -29,8 +29,14 @@ scaling  time per iteration and peak extra memory (tracemalloc) as the total
 long     peak extra fit memory when all elements form one sample (fitted in
          pieces) against the same elements in 50-element bags.
 predict  predict_proba / transform throughput (elements per second, as a
-         ratio to the matmul bound's element rate) and peak extra memory
-         with sklearn's default working_memory and with a small one.
+         ratio to the matmul bound's element rate) and peak extra memory.
+convolutions
+         RandomConvolutions().fit_transform on a PLAID-sized synthetic set
+         (about 350,000 steps of one channel, series of 100-1,300 steps)
+         against numpy's time for the same number of multiply-adds as one
+         matmul; and the whole pipeline's fit there against
+         RidgeClassifierCV on ROCKET's pooled features of the same kernels
+         (per kernel: max and proportion of positive values).
 """
 
 import argparse
@@ -545,15 +551,109 @@ def section_predict(rows, args):
                      "1/3 of the bound)", f"{t[name] / (t['bound'] / 3):.2f}", ""))
         rows.append(("predict", f"{name}: elements per second (this run; ratio above is the portable number)",
                      f"{N / t[name]:.3g}", ""))
-    for wm in (None, 16):
-        ctx = {} if wm is None else {"working_memory": wm}
-        label = f"working_memory={sklearn.get_config()['working_memory'] if wm is None else wm} MiB"
-        with sklearn.config_context(**ctx):
-            for name, fn in (("predict_proba", lambda: clf.predict_proba(big)),
-                             ("transform", lambda: pool.transform(big))):
-                mem = peak_memory(fn)
-                rows.append(("predict", f"{name}, {label}: peak extra memory / input size "
-                             f"({mem / 2**20:.0f} MiB)", f"{mem / input_bytes:.2f}", ""))
+    # inference runs the fit's forward block by block: beyond the validated
+    # copy of X and the result, one block of work arrays per thread
+    for name, fn in (("predict_proba", lambda: clf.predict_proba(big)),
+                     ("transform", lambda: pool.transform(big))):
+        mem = peak_memory(fn)
+        rows.append(("predict", f"{name}: peak extra memory / input size "
+                     f"({mem / 2**20:.0f} MiB)", f"{mem / input_bytes:.2f}", "~1"))
+
+
+def make_series(n_steps, seed=0, n_classes=11, min_len=100, max_len=1300):
+    """Univariate series of 100-1,300 steps, ``n_steps`` in all, one class each.
+
+    Class c: a burst (80 steps, amplitude 0.8) of a sine of frequency
+    0.02 * (c + 1) per step at a random place, in unit noise; every series
+    z-normalised (as PLAID's are).
+    """
+    rng = np.random.default_rng(seed)
+    lengths = []
+    while sum(lengths) < n_steps:
+        lengths.append(int(rng.integers(min_len, max_len + 1)))
+    y = np.arange(len(lengths)) % n_classes
+    series = []
+    for T, c in zip(lengths, y):
+        x = rng.standard_normal(T)
+        burst = min(T // 2, 80)
+        at = rng.integers(0, T - burst + 1)
+        x[at : at + burst] += 0.8 * np.sin(2 * np.pi * 0.02 * (c + 1) * np.arange(burst))
+        series.append(((x - x.mean()) / x.std())[:, None])
+    return series, y
+
+
+def rocket_pooled(model, series):
+    """Per kernel, ROCKET's two numbers: the max response and the share above the bias."""
+    from sk_attention._collections import check_collections
+
+    packed = check_collections(series, estimator=model, reset=False)
+    starts = packed.offsets[:-1]
+    features = []
+    for start, stop, responses in model._responses(packed.elements, packed.offsets):
+        above = responses > model.biases_[start:stop]
+        lengths = np.diff(packed.offsets)[:, None]
+        features += [np.maximum.reduceat(responses, starts, axis=0),
+                     np.add.reduceat(above, starts, axis=0) / lengths]
+    return np.hstack(features)
+
+
+def section_convolutions(rows, args):
+    from sklearn.linear_model import RidgeClassifierCV
+    from sklearn.model_selection import train_test_split
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from sk_attention import ElementwiseTransformer, PositionalEncoding, RandomConvolutions
+
+    series, y = make_series(args.conv_steps)
+    N = n_elements(series)
+    model = RandomConvolutions(random_state=0)
+    model.fit(series[:50])  # warm-up
+    jobs = {"fit_transform": lambda: timed(lambda: RandomConvolutions(random_state=0).fit_transform(series))}
+    model.fit(series)
+    K = model.n_kernels
+    taps = int(model.lengths_.sum())  # one channel: multiply-adds per step
+    width = int(round(taps / K))
+    rng = np.random.default_rng(3)
+    A, B = rng.standard_normal((N, width)), rng.standard_normal((width, K))
+    side = int(round((N * taps) ** (1 / 3)))
+    S = rng.standard_normal((side, side))
+    jobs["im2col matmul"] = lambda: timed(lambda: A @ B)
+    jobs["square matmul"] = lambda: timed(lambda: S @ S)
+    t, _ = interleaved(jobs, args.repeats)
+    rows.append(("convolutions", f"data: {len(series)} series of 100-1300 steps, {N} steps, "
+                 f"1 channel, {K} kernels ({taps} taps), float64, {args.threads} thread(s)", "", ""))
+    rows.append(("convolutions", f"RandomConvolutions().fit_transform / ({N}, {width}) @ ({width}, {K}) "
+                 "matmul (same multiply-adds, im2col shape)",
+                 f"{t['fit_transform'] / t['im2col matmul']:.1f}", ""))
+    rows.append(("convolutions", f"RandomConvolutions().fit_transform / ({side}, {side}) @ ({side}, {side}) "
+                 "matmul (same multiply-adds)", f"{t['fit_transform'] / t['square matmul']:.1f}", ""))
+    rows.append(("convolutions", "RandomConvolutions().fit_transform: ns per step and kernel "
+                 "(this run; the ratios above are the portable numbers)",
+                 f"{t['fit_transform'] / (N * K) * 1e9:.2f}", ""))
+
+    X_tr, X_te, y_tr, y_te = train_test_split(series, y, test_size=0.5, random_state=0, stratify=y)
+    pipeline = make_pipeline(RandomConvolutions(random_state=0), ElementwiseTransformer(StandardScaler()),
+                             PositionalEncoding(), AttentionClassifier(random_state=0))
+
+    def rocket():
+        kernels = RandomConvolutions(keep_input=False, random_state=0).fit(X_tr)
+        ridge = make_pipeline(StandardScaler(), RidgeClassifierCV(alphas=np.logspace(-3, 3, 10)))
+        ridge.fit(rocket_pooled(kernels, X_tr), y_tr)
+        return kernels, ridge
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        seconds_pipeline, _ = timed(lambda: pipeline.fit(X_tr, y_tr))
+    t, extra = interleaved({"rocket": lambda: timed(rocket)}, args.repeats)
+    kernels, ridge = extra["rocket"]
+    acc_rocket = ridge.score(rocket_pooled(kernels, X_te), y_te)
+    rows.append(("convolutions", f"pipeline fit (RandomConvolutions, scaler, PositionalEncoding, "
+                 f"AttentionClassifier; {n_elements(X_tr)} training steps, {pipeline[-1].n_iter_} iterations) "
+                 "/ RidgeClassifierCV on ROCKET's pooled features (max, PPV) of the same kernels, "
+                 "kernels and pooling included", f"{seconds_pipeline / t['rocket']:.0f}", ""))
+    rows.append(("convolutions", "test accuracy on the other half: pipeline / ridge",
+                 f"{pipeline.score(X_te, y_te):.3f} / {acc_rocket:.3f}", ""))
 
 
 def print_table(rows, args):
@@ -579,13 +679,15 @@ def main(argv=None):
     parser.add_argument("--predict-bags", type=int, default=100_000)
     parser.add_argument("--long-elements", type=int, default=1_000_000)
     parser.add_argument("--embedding-size", type=int, default=32)
-    parser.add_argument("--sections", default="fit,embedding,scaling,long,predict")
+    parser.add_argument("--conv-steps", type=int, default=350_000)
+    parser.add_argument("--sections", default="fit,embedding,scaling,long,predict,convolutions")
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args(argv)
     args.command = "python benchmarks/speed.py " + " ".join(sys.argv[1:] if argv is None else argv)
     if args.quick:
         args.repeats, args.bags, args.iters = 3, 1000, 10
         args.scale_bags, args.predict_bags, args.long_elements = 200, 20_000, 100_000
+        args.conv_steps = 35_000
     rows = []
     with threadpool_limits(args.threads):
         for section in args.sections.split(","):

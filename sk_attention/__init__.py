@@ -10,6 +10,7 @@ from ._elementwise import ElementwiseTransformer
 from ._inspection import attention_weights
 from ._pooling import AttentionPooling
 from ._positional import PositionalEncoding
+from ._random_convolutions import RandomConvolutions
 from ._regressor import AttentionRegressor
 
 __version__ = "0.1.0"
@@ -20,6 +21,7 @@ __all__ = [
     "AttentionPooling",
     "ElementwiseTransformer",
     "PositionalEncoding",
+    "RandomConvolutions",
     "attention_weights",
     "__version__",
 ]

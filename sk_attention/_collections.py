@@ -21,11 +21,18 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import sparse
+from sklearn import get_config
 from sklearn.utils.validation import validate_data
 
 from ._compat import check_feature_names
 
-__all__ = ["FeatureNamedArray", "PackedCollections", "check_collections"]
+__all__ = [
+    "FeatureNamedArray",
+    "PackedCollections",
+    "check_collections",
+    "gen_sample_chunks",
+    "step_positions",
+]
 
 
 @dataclass(frozen=True)
@@ -419,3 +426,79 @@ def check_collections(X, *, estimator, reset, allow_nan=False):
     )
     offsets = np.arange(elements.shape[0] + 1, dtype=np.int64)
     return PackedCollections(elements, offsets, "2d")
+def gen_sample_chunks(offsets, element_bytes, sample_bytes=0, working_memory=None):
+    """Slices of whole samples whose temporaries fit in ``working_memory``.
+
+    The ragged counterpart of scikit-learn's ``get_chunk_n_rows`` +
+    ``gen_batches`` (as in ``pairwise_distances_chunked``): a chunk of samples
+    ``start:stop`` costs ``element_bytes`` per element it owns plus
+    ``sample_bytes`` per sample, and chunks are as long as that cost stays
+    within ``working_memory`` MiB.  A sample is never split: one whose cost
+    alone exceeds the budget is a chunk by itself.
+
+    Parameters
+    ----------
+    offsets : ndarray of shape (n_samples + 1,)
+        Sample ``i`` owns elements ``offsets[i]:offsets[i + 1]``.
+    element_bytes : int
+        Temporary memory per element.
+    sample_bytes : int, default=0
+        Temporary memory per sample.
+    working_memory : float, default=None
+        In MiB; ``sklearn.get_config()["working_memory"]`` when None.
+
+    Yields
+    ------
+    chunk : slice
+        Consecutive samples ``chunk.start:chunk.stop``, covering all samples
+        in order.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sk_attention._collections import gen_sample_chunks
+    >>> offsets = np.array([0, 3, 4, 9, 10])
+    >>> [(c.start, c.stop) for c in gen_sample_chunks(offsets, 2**20 // 4, working_memory=1)]
+    [(0, 2), (2, 3), (3, 4)]
+    """
+    if working_memory is None:
+        working_memory = get_config()["working_memory"]
+    offsets = np.asarray(offsets, dtype=np.int64)
+    n_samples = offsets.shape[0] - 1
+    # cumulative cost at every sample boundary
+    cost = offsets * int(element_bytes) + np.arange(n_samples + 1) * int(sample_bytes)
+    budget = int(working_memory * 2**20)
+    start = 0
+    while start < n_samples:
+        stop = int(np.searchsorted(cost, cost[start] + budget, side="right")) - 1
+        stop = min(max(stop, start + 1), n_samples)
+        yield slice(start, stop)
+        start = stop
+
+
+def step_positions(offsets):
+    """Index of every packed element within its sample, and that sample's length.
+
+    Parameters
+    ----------
+    offsets : ndarray of shape (n_samples + 1,)
+        Sample ``i`` owns packed elements ``offsets[i]:offsets[i + 1]``.
+
+    Returns
+    -------
+    t : ndarray of shape (n_elements_total,), dtype int64
+        0 for the first element of every sample, 1 for the second, ...
+    lengths : ndarray of shape (n_elements_total,), dtype int64
+        The number of elements of the sample each element belongs to.
+
+    Examples
+    --------
+    >>> from sk_attention._collections import step_positions
+    >>> t, lengths = step_positions([0, 3, 4])
+    >>> t.tolist(), lengths.tolist()
+    ([0, 1, 2, 0], [3, 3, 3, 1])
+    """
+    offsets = np.asarray(offsets, dtype=np.int64)
+    lengths = np.diff(offsets)
+    t = np.arange(offsets[-1]) - np.repeat(offsets[:-1], lengths)
+    return t, np.repeat(lengths, lengths)

@@ -7,7 +7,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._compat import Interval, check_feature_names_in
 from ._collection_transformer import CollectionTransformer
-from ._collections import check_collections
+from ._collections import check_collections, step_positions
 
 __all__ = ["PositionalEncoding"]
 
@@ -26,11 +26,8 @@ def relative_positions(offsets):
         ``t / (T_i - 1)`` for the ``t``-th real element (0-based) of a
         sample with ``T_i`` real elements; 0 when ``T_i == 1``.
     """
-    offsets = np.asarray(offsets, dtype=np.int64)
-    lengths = np.diff(offsets)
-    t = np.arange(offsets[-1]) - np.repeat(offsets[:-1], lengths)
-    span = np.repeat(np.maximum(lengths - 1, 1), lengths)
-    return t / span
+    t, lengths = step_positions(offsets)
+    return t / np.maximum(lengths - 1, 1)
 
 
 class PositionalEncoding(CollectionTransformer, auto_wrap_output_keys=("transform",)):

@@ -19,6 +19,7 @@ from sk_attention import (
     AttentionRegressor,
     ElementwiseTransformer,
     PositionalEncoding,
+    RandomConvolutions,
 )
 
 ESTIMATORS = [
@@ -30,6 +31,7 @@ ESTIMATORS = [
     AttentionPooling(embedding_size=8, random_state=0),
     ElementwiseTransformer(StandardScaler()),
     PositionalEncoding(),
+    RandomConvolutions(n_kernels=10, random_state=0),
 ]
 
 

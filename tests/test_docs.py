@@ -28,6 +28,8 @@ def test_sphinx_build_without_warnings(tmp_path):
     for page in ("index.html", "quickstart.html", "user_guide.html", "api.html",
                  "auto_examples/index.html", "auto_examples/plot_digit_bags.html",
                  "generated/sk_attention.AttentionClassifier.html",
+                 "generated/sk_attention.RandomConvolutions.html",
+                 "auto_examples/plot_random_convolutions.html",
                  "generated/sk_attention.plotting.AttentionDisplay.html"):
         assert (html / page).is_file(), page
     api = (html / "generated/sk_attention.AttentionClassifier.html").read_text()

@@ -51,6 +51,20 @@ def _forms():
 # -- 1, 2: pandas and polars output ----------------------------------------------------
 
 
+def _sklearn_reads_polars_names():
+    """Whether this scikit-learn takes feature names from a polars DataFrame.
+
+    scikit-learn 1.6 reads them through the dataframe interchange protocol,
+    which polars 2 no longer has: there even ``StandardScaler`` fitted on a
+    polars frame has no ``feature_names_in_``, and a Pipeline's output
+    columns fall back to ``x0, x1, ...`` -- ours as scikit-learn's own.
+    """
+    import polars as pl
+
+    frame = pl.DataFrame({"a": [0.0, 1.0], "b": [1.0, 0.0]})
+    return hasattr(StandardScaler().fit(frame), "feature_names_in_")
+
+
 @pytest.mark.parametrize("container", ["pandas", "polars"])
 @pytest.mark.parametrize("how", ["global", "set_output"])
 @pytest.mark.parametrize("form", ["ragged", "3d", "2d"])
@@ -80,7 +94,8 @@ def test_every_estimator_works_under_dataframe_output(container, how, form):
             if hasattr(pipe[-1], "transform"):
                 pooled = pipe.transform(X)
                 assert type(pooled).__module__.split(".")[0] == container  # a DataFrame
-                assert list(pooled.columns) == list(pipe.get_feature_names_out())
+                if container == "pandas" or _sklearn_reads_polars_names():
+                    assert list(pooled.columns) == list(pipe.get_feature_names_out())
             else:
                 assert pipe.predict(X).shape == (len(y),)
         scaled = ElementwiseTransformer(StandardScaler())
@@ -209,7 +224,7 @@ def test_feature_names_are_checked_as_for_2d_input():
     [
         lambda X: X.astype(str),
         lambda X: X.astype(str).astype(bytes),
-        lambda X: X.astype(object) if False else np.where(np.isnan(X), X, X).astype(str).astype(object),
+        lambda X: X.astype(str).astype(object),
         lambda X: np.ma.masked_invalid(np.where(X > 1.5, np.nan, X)),
     ],
     ids=["strings", "bytes", "object strings", "masked"],
@@ -217,7 +232,8 @@ def test_feature_names_are_checked_as_for_2d_input():
 def test_strings_bytes_and_masked_arrays_are_refused(form, make_bad):
     forms, y = _forms()
     X = forms[form]
-    bad = [make_bad(x) for x in X] if form == "ragged" else make_bad(X)
+    with np.errstate(invalid="ignore"):  # numpy < 1.25 warns when it writes NaN as a string
+        bad = [make_bad(x) for x in X] if form == "ragged" else make_bad(X)
     kind = "masked" if np.ma.isMaskedArray(bad if form != "ragged" else bad[0]) else "strings"
     match = "masked array" if kind == "masked" else "holds strings"
     with pytest.raises(ValueError, match=match):
