@@ -96,7 +96,7 @@ plt.show()
 # penalised by ``alpha``, and a fit costs about twice as much.  It pays
 # where what matters about an element is a nonlinear function of its
 # features, and there are enough samples to learn it: on the MUSK1 bags it
-# lifts accuracy from 0.856 to 0.891, while on ELEPHANT (200 bags of 230
-# features) it overfits, 0.842 -> 0.792 (``benchmarks/README.md``).  That is
+# lifts accuracy from 0.854 to 0.885, while on ELEPHANT (200 bags of 230
+# features) it overfits, 0.842 -> 0.795 (``benchmarks/README.md``).  That is
 # why the default is ``embedding_size=None``: grid-search it, ``[None, 32]``,
 # next to ``alpha``.
