@@ -208,8 +208,12 @@ _IMPUTE_ADVICE = (
 )
 
 
-def _check_finite_elements(elements, offsets, allow_nan, form):
-    """Raise naming the first sample (and its element) with inf, or NaN when not allowed."""
+def _check_finite_elements(elements, offsets, allow_nan, form, first_sample=0):
+    """Raise naming the first sample (and its element) with inf, or NaN when not allowed.
+
+    ``first_sample`` is the index of the first of these samples in the whole
+    data (a partition of a dask array is validated on its own).
+    """
     infinite = np.isinf(elements).any(axis=1)
     bad = infinite if allow_nan else infinite | np.isnan(elements).any(axis=1)
     if not bad.any():
@@ -217,6 +221,7 @@ def _check_finite_elements(elements, offsets, allow_nan, form):
     first = np.flatnonzero(bad)[0]
     sample = np.searchsorted(offsets, first, side="right") - 1
     element = first - offsets[sample]
+    sample += first_sample
     if infinite[first]:
         raise ValueError(f"sample {sample} contains infinity in element {element}.")
     if form == "3d":  # DESIGN's wording: an all-NaN element would have been padding
@@ -224,7 +229,7 @@ def _check_finite_elements(elements, offsets, allow_nan, form):
     raise ValueError(f"sample {sample} contains NaN in element {element}; {_IMPUTE_ADVICE}.")
 
 
-def _pack_3d(X, allow_nan):
+def _pack_3d(X, allow_nan, first_sample=0):
     _reject_text_and_masks(X, "X")
     X = _reject_nonnumeric(np.asarray(X), "X")
     X = X.astype(_float_dtype(X.dtype), copy=False)
@@ -240,12 +245,12 @@ def _pack_3d(X, allow_nan):
     empty = ~mask.any(axis=1)
     if empty.any():
         raise ValueError(
-            f"sample {np.flatnonzero(empty)[0]} has no elements (only padding); "
+            f"sample {first_sample + np.flatnonzero(empty)[0]} has no elements (only padding); "
             "every sample needs at least one."
         )
     elements = np.ascontiguousarray(X[mask])
     offsets = np.concatenate([[0], np.cumsum(mask.sum(axis=1))]).astype(np.int64)
-    _check_finite_elements(elements, offsets, allow_nan, "3d")
+    _check_finite_elements(elements, offsets, allow_nan, "3d", first_sample)
     return PackedCollections(elements, offsets, "3d", mask)
 
 
