@@ -279,11 +279,20 @@ def _user_stacklevel():
     return level
 
 
+def _is_dask_collection(X):
+    """Whether X is a dask collection, without importing dask.
+
+    No dask collection can exist unless the user imported dask.
+    """
+    dask = sys.modules.get("dask")
+    return dask is not None and dask.is_dask_collection(X)
+
+
 class _InMemoryData:
     """Training data packed in this process: the fit's default source of the objective.
 
     The interface that :meth:`BaseAttention._fit_from` expects of training
-    data: ``n_samples``,
+    data (see also :class:`~._dask.DaskTrainingData`): ``n_samples``,
     ``n_features``, ``dtype``, :meth:`local`, :meth:`advice_rows`,
     :meth:`objective` and :meth:`close`.
     """
@@ -295,8 +304,8 @@ class _InMemoryData:
         self.dtype = self._packed.elements.dtype
 
     def local(self, array):
-        """y or sample_weight as the fit reads them (already in memory)."""
-        return array
+        """y or sample_weight in this process (a dask array is computed)."""
+        return array.compute() if _is_dask_collection(array) else array
 
     def advice_rows(self):
         """The elements that :func:`_scale_advice` reads."""
@@ -405,7 +414,11 @@ class BaseAttention(BaseEstimator):
             data.close()
 
     def _training_data(self, X):
-        """X validated and packed in this process."""
+        """X validated and packed: in this process, or on the workers of a dask cluster."""
+        if _is_dask_collection(X):
+            from ._dask import training_data  # dask only when the user brings it
+
+            return training_data(X, self)
         return _InMemoryData(X, self)
 
     def _fit_data(self, previous, data, y, sample_weight):

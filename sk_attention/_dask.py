@@ -1,0 +1,339 @@
+"""Fitting on dask arrays: the elements stay on the workers of a cluster.
+
+Imported only when the user passes a dask collection (``import
+sk_attention`` never imports dask).  :func:`training_data` gives the fit of
+:class:`~._base.BaseAttention` the same interface as the in-memory
+:class:`~._base._InMemoryData`, so target encoding, weights, initialisation,
+warm start and L-BFGS-B are the same code whichever holds the elements.
+
+With a ``distributed.Client``:
+
+1. every chunk of X is validated and packed by a task on the worker that
+   computes it (errors name the sample's index in the whole of X);
+2. each packed partition, with its samples' targets and loss factors,
+   becomes a :class:`_Partition` (a :class:`~._workspace.Workspace` of its
+   own) that stays in that worker's memory, held by a future, for the whole
+   fit;
+3. every evaluation of the objective is one task per partition, pinned to
+   the worker holding it: the parameters go out, the partition's loss and
+   unpenalised gradient sums (:func:`~._attention.data_terms`) come back,
+   and the client adds them in partition order before the penalty
+   (:func:`~._attention.finish_objective`).
+
+The partitions cut the samples into other blocks than the in-memory fit,
+and their sums are added in another order: the parameters agree with an
+in-memory fit's to rounding (relative 1e-10), not to the bit.
+
+Without a client, dask's default scheduler computes X here and the fit is
+the in-memory one.
+
+dask is imported inside the functions, not at the top: the module can be
+imported (by doctest collection, say) where dask is not installed.
+"""
+
+import sys
+
+import numpy as np
+
+from ._attention import data_terms, finish_objective, objective_scaling
+from ._base import _advice_stride, _InMemoryData
+from ._collections import (
+    _check_3d_names,
+    _check_finite_elements,
+    _check_width,
+    _float_dtype,
+    _pack_3d,
+    _reject_nonnumeric,
+)
+from ._segments import Segments
+from ._workspace import Workspace
+
+__all__ = ["DaskTrainingData", "training_data"]
+
+
+def _current_client():
+    """The current ``distributed.Client``, or None (then dask's default scheduler)."""
+    distributed = sys.modules.get("distributed")  # no client exists unless it was imported
+    if distributed is None:
+        return None
+    try:
+        return distributed.get_client()
+    except ValueError:  # no client
+        return None
+
+
+def _check_dask_array(X):
+    """Shape, dtype and chunks a fit on a dask array needs; raise a clear ValueError."""
+    if not hasattr(X, "chunks") or not hasattr(X, "to_delayed"):
+        raise ValueError(
+            f"X is a dask collection of type {type(X).__name__}; pass a dask array, "
+            "2D (n_samples, n_features) or 3D (n_samples, n_steps, n_features)."
+        )
+    if X.ndim not in (2, 3):
+        raise ValueError(
+            f"X is a {X.ndim}D dask array; pass a 2D (n_samples, n_features) or 3D "
+            "NaN-padded (n_samples, n_steps, n_features) dask array."
+        )
+    if any(np.isnan(size) for sizes in X.chunks for size in sizes):
+        raise ValueError(
+            "X is a dask array of unknown chunk sizes; call X.compute_chunk_sizes() first."
+        )
+    split = [axis for axis in range(1, X.ndim) if len(X.chunks[axis]) > 1]
+    if split:
+        whole = ", ".join(f"{axis}: -1" for axis in range(1, X.ndim))
+        raise ValueError(
+            f"X is chunked along axis {split[0]}, but a dask array must be chunked along "
+            f"samples (axis 0) only, each chunk holding whole samples: "
+            f"X.rechunk({{{whole}}})."
+        )
+    if X.dtype.kind in "USc":
+        what = "complex numbers" if X.dtype.kind == "c" else "strings"
+        raise ValueError(f"X holds {what} (dtype {X.dtype}); attention needs real numbers.")
+    if X.shape[0] == 0:
+        raise ValueError("X has 0 samples; at least 1 is required.")
+    if X.shape[-1] == 0:
+        raise ValueError("X has 0 feature(s) per element; at least 1 is required.")
+    if X.ndim == 3 and X.shape[1] == 0:
+        raise ValueError("sample 0 has no elements; every sample needs at least one.")
+
+
+def training_data(X, estimator):
+    """The training data of a fit on the dask array ``X``.
+
+    Sets ``n_features_in_`` (and removes ``feature_names_in_``: a dask array
+    has no names) on ``estimator``, as the in-memory validation does.
+
+    Returns
+    -------
+    data : DaskTrainingData or _InMemoryData
+        On the current ``distributed.Client``'s workers if there is one;
+        otherwise X computed by dask's default scheduler, in memory.
+    """
+    _check_dask_array(X)
+    client = _current_client()
+    if client is None:
+        return _InMemoryData(X.compute(), estimator)
+    _check_width(estimator, int(X.shape[-1]), reset=True)
+    _check_3d_names(estimator, None, reset=True)
+    return DaskTrainingData(X, client)
+
+
+# -- on the workers ----------------------------------------------------------
+
+
+class _Packed:
+    """A validated chunk: its real elements (N_p, D) and sample offsets."""
+
+    def __init__(self, elements, offsets):
+        self.elements = elements
+        self.offsets = offsets
+
+
+def _pack_chunk(chunk, first_sample):
+    """Validate and pack one chunk; errors name samples by their index in all of X."""
+    if chunk.ndim == 3:
+        packed = _pack_3d(chunk, allow_nan=False, first_sample=first_sample)
+        return _Packed(packed.elements, packed.offsets)
+    chunk = _reject_nonnumeric(np.asarray(chunk), "X")
+    # an own copy: the chunk (or the array it is a view of) is released
+    elements = np.array(chunk, dtype=_float_dtype(chunk.dtype), order="C")
+    offsets = np.arange(elements.shape[0] + 1, dtype=np.int64)
+    _check_finite_elements(elements, offsets, False, "2d", first_sample)
+    return _Packed(elements, offsets)
+
+
+def _n_elements(packed):
+    return int(packed.offsets[-1])
+
+
+def _strided_rows(packed, start, stride):
+    """The partition's share of every ``stride``-th element of all of X."""
+    return packed.elements[(-start) % stride :: stride].copy()
+
+
+class _Partition:
+    """What one worker holds for a whole fit: a workspace, its targets and factors.
+
+    Pickles (should dask move or spill it) as its packed elements, and
+    rebuilds the workspace when loaded.
+    """
+
+    def __init__(self, workspace, targets, scale):
+        self.workspace = workspace
+        self.targets = targets
+        self.scale = scale
+
+    def __reduce__(self):
+        workspace = self.workspace
+        state = (
+            workspace.stored_elements(),
+            workspace.segments.offsets,
+            workspace.segments.n_heads,
+            self.targets,
+            self.scale,
+        )
+        return _partition, state
+
+
+def _partition(elements, offsets, n_heads, targets, scale):
+    """A :class:`_Partition` of packed elements (the workspace keeps its own copy)."""
+    # one thread per task: the worker's threads are dask's parallelism
+    workspace = Workspace(elements, Segments(offsets, n_heads), n_threads=1)
+    return _Partition(workspace, targets, scale)
+
+
+def _prepare(packed, n_heads, targets, scale):
+    return _partition(packed.elements, packed.offsets, n_heads, targets, scale)
+
+
+def _evaluate(partition, params, alignment, loss):
+    """The partition's loss and unpenalised gradient sums at ``params``."""
+    # as on the client: a line search's trial point may overflow
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        return data_terms(
+            params, partition.workspace, alignment, loss, partition.targets, partition.scale
+        )
+
+
+# -- on the client -------------------------------------------------------------
+
+
+def _raise_first_error(futures):
+    """Wait for ``futures``; re-raise the exception of the first (in order) that failed."""
+    from distributed import wait
+
+    wait(futures)
+    for future in futures:
+        if future.status == "error":
+            future.result()  # raises the task's exception
+
+
+def _map_pinned(client, function, futures, *arguments):
+    """``function(result, *args)`` for each future, on a worker holding that result.
+
+    Pinned (not merely preferred) so that dask never moves a partition to
+    another worker for a small task, nor steals the task.
+    """
+    holders = client.who_has(futures)
+    return [
+        client.submit(
+            function,
+            future,
+            *args,
+            workers=list(holders[future.key]),
+            allow_other_workers=False,
+            pure=False,
+        )
+        for future, *args in zip(futures, *arguments)
+    ]
+
+
+class DaskTrainingData:
+    """The elements of a fit packed on the workers of a ``distributed.Client``.
+
+    The interface of :class:`~._base._InMemoryData`.  The constructor
+    validates and packs every chunk (a ValueError names the first bad
+    sample of X; nothing stays on the cluster after it).
+
+    Parameters
+    ----------
+    X : dask array of shape (n_samples, n_features) or (n_samples, n_steps, n_features)
+        Checked by :func:`_check_dask_array`.
+    client : distributed.Client
+    """
+
+    def __init__(self, X, client):
+        import dask
+
+        self._client = client
+        self.n_samples = int(X.shape[0])
+        self.n_features = int(X.shape[-1])
+        self.dtype = np.dtype(_float_dtype(X.dtype))
+        sizes = X.chunks[0]
+        firsts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        chunks = X.to_delayed().ravel()
+        tasks = [
+            dask.delayed(_pack_chunk)(chunk, int(first))
+            for chunk, first, size in zip(chunks, firsts, sizes)
+            if size > 0
+        ]
+        # sample bounds of the partitions (empty chunks have none)
+        self._bounds = [(int(lo), int(hi)) for lo, hi in zip(firsts[:-1], firsts[1:]) if hi > lo]
+        self._packs = client.compute(tasks)
+        self._partitions = []
+        try:
+            _raise_first_error(self._packs)
+            counts = client.gather(_map_pinned(client, _n_elements, self._packs))
+        except BaseException:
+            self.close()
+            raise
+        self._element_starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+
+    def local(self, array):
+        """y or sample_weight in this process (dask arrays are computed)."""
+        from dask import is_dask_collection
+
+        if array is not None and is_dask_collection(array):
+            return array.compute()
+        return array
+
+    def advice_rows(self):
+        """Every :func:`~._base._advice_stride`-th element of X, as the in-memory fit reads."""
+        stride = _advice_stride(self._element_starts[-1])
+        starts = [int(start) for start in self._element_starts[:-1]]
+        futures = _map_pinned(self._client, _strided_rows, self._packs, starts, [stride] * len(starts))
+        return np.concatenate(self._client.gather(futures))
+
+    def objective(self, n_heads, alignment, loss, targets, weights, alpha):
+        """``params -> (value, grads)``: one task per partition, summed here in order."""
+        client = self._client
+        scale, penalty = objective_scaling(weights, alpha)
+        n = len(self._packs)
+        self._partitions = _map_pinned(
+            client,
+            _prepare,
+            self._packs,
+            [n_heads] * n,
+            [targets[lo:hi] for lo, hi in self._bounds],
+            [scale[lo:hi] for lo, hi in self._bounds],
+        )
+        _raise_first_error(self._partitions)
+        # the workspaces hold their own copies: the packed chunks can go
+        self._packs = []
+        holders = client.who_has(self._partitions)
+        workers = [list(holders[future.key]) for future in self._partitions]
+
+        def evaluate(params):
+            futures = [
+                client.submit(
+                    _evaluate,
+                    partition,
+                    params,
+                    alignment,
+                    loss,
+                    workers=where,
+                    allow_other_workers=False,
+                    pure=False,
+                )
+                for partition, where in zip(self._partitions, workers)
+            ]
+            value, pieces = 0.0, None
+            for part_value, part in client.gather(futures):  # in partition order
+                value += part_value
+                if pieces is None:
+                    pieces = part
+                else:
+                    for name, array in part.items():
+                        pieces[name] += array
+            return finish_objective(
+                params, alignment, value, pieces, self.n_features, n_heads, penalty
+            )
+
+        return evaluate
+
+    def close(self):
+        """Release everything this fit holds on the cluster."""
+        held = list(self._packs) + list(self._partitions)
+        self._packs, self._partitions = [], []
+        if held:
+            self._client.cancel(held)

@@ -1,0 +1,237 @@
+"""Fitting on dask arrays, on a real ``distributed.LocalCluster`` (not a mock).
+
+Two worker processes of one thread each: the partitions are packed, kept
+and evaluated in other processes than the test, as on a cluster.
+"""
+
+import pickle
+import subprocess
+import sys
+import textwrap
+import time
+import warnings
+
+import numpy as np
+import pytest
+
+distributed = pytest.importorskip("distributed")
+da = pytest.importorskip("dask.array")
+
+from sk_attention import AttentionClassifier, AttentionPooling, AttentionRegressor  # noqa: E402
+
+# small and quick: a few iterations suffice to compare two fits' paths
+_SMALL = dict(n_heads=2, hidden_size=4, max_iter=15, random_state=0)
+
+_ESTIMATORS = {
+    "classifier": AttentionClassifier,
+    "regressor": AttentionRegressor,
+    "pooling": AttentionPooling,
+}
+
+
+@pytest.fixture(scope="module")
+def client():
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster, distributed.Client(cluster) as client:
+        yield client
+
+
+def _data(form, n=70, seed=0):
+    """3D NaN-padded sequences of 1 to 6 elements (or their first elements as 2D)."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 6, 3))
+    lengths = rng.integers(1, 7, size=n)
+    for i, length in enumerate(lengths):
+        X[i, length:] = np.nan
+    y_class = (X[:, 0, 0] + np.nanmax(X[:, :, 1], axis=1) > 0.5).astype(int)
+    y_value = X[:, 0, 0] + 0.5 * np.nanmean(X[:, :, 2], axis=1)
+    if form == "2d":
+        X = X[:, 0, :].copy()
+    return X, y_class, y_value
+
+
+def _to_dask(X, chunks=(30, 25, 15)):
+    """Uneven chunks along samples only, not aligned with any block of the in-memory fit."""
+    return da.from_array(X, chunks=(chunks,) + X.shape[1:])
+
+
+def _relative_difference(a, b):
+    """Largest difference of any parameter, relative to the largest parameter.
+
+    Over all arrays at once: a parameter whose optimum is 0 (the scorer of
+    one-element samples gets no gradient, so only the penalty shrinks it)
+    has a relative difference of rounding noise over nearly nothing.
+    """
+    arrays = [(a.coefs_, b.coefs_), (a.intercepts_, b.intercepts_)]
+    difference = max(np.abs(x[k] - y[k]).max() for x, y in arrays for k in x)
+    size = max(np.abs(x[k]).max() for x, _ in arrays for k in x)
+    return difference / size
+
+
+def _fit_recording(estimator, X, y, **fit_params):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        estimator.fit(X, y, **fit_params)
+    return estimator, sorted({w.category.__name__ for w in caught})
+
+
+@pytest.mark.parametrize(
+    "name, form, target, weighted, dask_y",
+    [
+        ("classifier", "3d", "class", True, True),
+        ("classifier", "2d", "class", False, False),
+        ("regressor", "3d", "value", False, False),
+        ("regressor", "2d", "value", True, True),
+        ("pooling", "3d", "class", False, False),
+        ("pooling", "2d", "value", False, False),
+    ],
+)
+def test_dask_fit_equals_in_memory_fit(client, name, form, target, weighted, dask_y):
+    X, y_class, y_value = _data(form)
+    y = y_class if target == "class" else y_value
+    fit_params = {}
+    if weighted:
+        fit_params["sample_weight"] = np.random.default_rng(1).uniform(0.5, 2.0, size=len(y))
+    in_memory, in_memory_warnings = _fit_recording(_ESTIMATORS[name](**_SMALL), X, y, **fit_params)
+    if dask_y:
+        y = da.from_array(y, chunks=30)
+        fit_params = {key: da.from_array(value, chunks=30) for key, value in fit_params.items()}
+    on_cluster, cluster_warnings = _fit_recording(
+        _ESTIMATORS[name](**_SMALL), _to_dask(X), y, **fit_params
+    )
+
+    assert _relative_difference(on_cluster, in_memory) <= 1e-10
+    assert on_cluster.n_iter_ == in_memory.n_iter_
+    np.testing.assert_allclose(on_cluster.loss_curve_, in_memory.loss_curve_, rtol=1e-12)
+    assert on_cluster.n_features_in_ == in_memory.n_features_in_ == 3
+    assert cluster_warnings == in_memory_warnings  # e.g. the same ConvergenceWarning
+    if hasattr(in_memory, "classes_"):
+        np.testing.assert_array_equal(on_cluster.classes_, in_memory.classes_)
+    # nothing of the fit stays on the cluster
+    _wait_until_empty(client)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_float32_dask_fit_equals_in_memory_fit(client):
+    X, y, _ = _data("3d")
+    X = X.astype(np.float32)
+    in_memory = AttentionClassifier(**_SMALL).fit(X, y)
+    on_cluster = AttentionClassifier(**_SMALL).fit(_to_dask(X), y)
+    # float32 products in other blocks: float32 rounding, not float64's
+    assert _relative_difference(on_cluster, in_memory) <= 1e-4
+
+
+def _wait_until_empty(client, timeout=10.0):
+    """The cluster releases cancelled futures asynchronously."""
+    deadline = time.monotonic() + timeout
+    while client.who_has() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not client.who_has(), "the fit left data on the cluster"
+
+
+@pytest.mark.parametrize(
+    "form, damage, message",
+    [
+        ("3d", lambda X: X.__setitem__((41, 0, 2), np.nan), "sample 41 contains NaN"),
+        ("3d", lambda X: X.__setitem__((57, 0, 1), np.inf), "sample 57 contains infinity"),
+        ("3d", lambda X: X.__setitem__((33, slice(None)), np.nan), "sample 33 has no elements"),
+        ("2d", lambda X: X.__setitem__((64, 1), -np.inf), "sample 64 contains infinity"),
+        ("2d", lambda X: X.__setitem__((31, 0), np.nan), "sample 31 contains NaN"),
+    ],
+)
+def test_a_bad_partition_names_the_global_sample_index(client, form, damage, message):
+    X, y, _ = _data(form)
+    damage(X)
+    estimator = AttentionClassifier(**_SMALL)
+    with pytest.raises(ValueError, match=message):
+        estimator.fit(_to_dask(X), y)
+    assert not hasattr(estimator, "coefs_")
+    _wait_until_empty(client)
+
+
+def test_the_first_bad_sample_is_named_when_several_partitions_fail(client):
+    X, y, _ = _data("2d")
+    X[5, 0] = np.inf  # first partition
+    X[50, 0] = np.inf  # third partition
+    with pytest.raises(ValueError, match="sample 5 contains infinity"):
+        AttentionClassifier(**_SMALL).fit(_to_dask(X), y)
+    _wait_until_empty(client)
+
+
+@pytest.mark.parametrize(
+    "chunks, message",
+    [
+        ((35, 6, (2, 1)), "chunked along axis 2"),
+        ((35, 3, 3), "chunked along axis 1"),
+    ],
+)
+def test_dask_arrays_must_be_chunked_along_samples_only(client, chunks, message):
+    X, y, _ = _data("3d")
+    with pytest.raises(ValueError, match=message):
+        AttentionClassifier(**_SMALL).fit(da.from_array(X, chunks=chunks), y)
+
+
+def test_a_1d_dask_array_is_refused(client):
+    with pytest.raises(ValueError, match="1D dask array"):
+        AttentionClassifier().fit(da.zeros(10, chunks=5), np.arange(10) % 2)
+
+
+def test_y_of_another_length_is_refused(client):
+    X, y, _ = _data("2d")
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        AttentionClassifier(**_SMALL).fit(_to_dask(X), y[:-1])
+    _wait_until_empty(client)
+
+
+def test_import_does_not_import_dask():
+    code = "import sys, sk_attention; sys.exit('dask' in sys.modules or 'distributed' in sys.modules)"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_fitted_on_a_cluster_the_model_is_plain_numpy(client, tmp_path):
+    X, y, _ = _data("3d")
+    estimator = AttentionClassifier(**_SMALL).fit(_to_dask(X), y)
+    for name, value in vars(estimator).items():
+        for item in value.values() if isinstance(value, dict) else [value]:
+            module = type(item).__module__
+            assert not module.startswith(("dask", "distributed")), name
+    expected = AttentionClassifier(**_SMALL).fit(X, y).predict_proba(X)
+    path = tmp_path / "model.pkl"
+    np.save(tmp_path / "X.npy", X)
+    path.write_bytes(pickle.dumps(estimator))
+    # a fresh interpreter, without dask: unpickle and predict on NumPy
+    code = textwrap.dedent(
+        f"""
+        import pickle, sys
+        import numpy as np
+        estimator = pickle.loads(open({str(path)!r}, "rb").read())
+        proba = estimator.predict_proba(np.load({str(tmp_path / "X.npy")!r}))
+        np.save({str(tmp_path / "proba.npy")!r}, proba)
+        sys.exit("dask" in sys.modules or "distributed" in sys.modules)
+        """
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+    np.testing.assert_allclose(np.load(tmp_path / "proba.npy"), expected, rtol=1e-8, atol=1e-12)
+
+
+def test_without_a_client_dask_computes_the_array_for_the_in_memory_fit(tmp_path):
+    # in a fresh interpreter: this module's cluster is the default client here
+    code = textwrap.dedent(
+        """
+        import numpy as np
+        import dask.array as da
+        from sk_attention import AttentionRegressor
+        rng = np.random.default_rng(0)
+        X = rng.normal(size=(40, 4, 3))
+        X[::2, 2:] = np.nan
+        y = rng.normal(size=40)
+        params = dict(n_heads=2, hidden_size=4, max_iter=5, random_state=0)
+        a = AttentionRegressor(**params).fit(X, y)
+        b = AttentionRegressor(**params).fit(da.from_array(X, chunks=(15, 4, 3)), y)
+        for key in a.coefs_:
+            np.testing.assert_array_equal(a.coefs_[key], b.coefs_[key])
+        """
+    )
+    subprocess.run([sys.executable, "-W", "ignore", "-c", code], check=True)
