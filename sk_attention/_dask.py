@@ -22,7 +22,9 @@ With a ``distributed.Client``:
 
 The partitions cut the samples into other blocks than the in-memory fit,
 and their sums are added in another order: the parameters agree with an
-in-memory fit's to rounding (relative 1e-10), not to the bit.
+in-memory fit's to rounding (relative 1e-10), not to the bit.  X in one
+chunk is cut into the in-memory fit's blocks and gives its parameters to
+the bit.
 
 Without a client, dask's default scheduler computes X here and the fit is
 the in-memory one.
@@ -281,7 +283,8 @@ class DaskTrainingData:
         """Every :func:`~._base._advice_stride`-th element of X, as the in-memory fit reads."""
         stride = _advice_stride(self._element_starts[-1])
         starts = [int(start) for start in self._element_starts[:-1]]
-        futures = _map_pinned(self._client, _strided_rows, self._packs, starts, [stride] * len(starts))
+        strides = [stride] * len(starts)
+        futures = _map_pinned(self._client, _strided_rows, self._packs, starts, strides)
         return np.concatenate(self._client.gather(futures))
 
     def objective(self, n_heads, alignment, loss, targets, weights, alpha):

@@ -185,7 +185,10 @@ def test_y_of_another_length_is_refused(client):
 
 
 def test_import_does_not_import_dask():
-    code = "import sys, sk_attention; sys.exit('dask' in sys.modules or 'distributed' in sys.modules)"
+    code = (
+        "import sys, sk_attention; "
+        "sys.exit('dask' in sys.modules or 'distributed' in sys.modules)"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -235,3 +238,59 @@ def test_without_a_client_dask_computes_the_array_for_the_in_memory_fit(tmp_path
         """
     )
     subprocess.run([sys.executable, "-W", "ignore", "-c", code], check=True)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_one_chunk_gives_the_in_memory_fit_to_the_bit(client):
+    # one partition cut into the in-memory fit's blocks, its sums added in
+    # the same order: not a bit differs
+    X, _, y = _data("3d", n=300)
+    in_memory = AttentionRegressor(**_SMALL).fit(X, y)
+    on_cluster = AttentionRegressor(**_SMALL).fit(da.from_array(X, chunks=-1), y)
+    for key in in_memory.coefs_:
+        np.testing.assert_array_equal(on_cluster.coefs_[key], in_memory.coefs_[key])
+    assert on_cluster.loss_curve_ == in_memory.loss_curve_
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_empty_chunks_are_skipped(client):
+    X, y, _ = _data("2d")
+    in_memory = AttentionClassifier(**_SMALL).fit(X, y)
+    dask_X = da.from_array(X, chunks=((0, 30, 0, 40), (3,)))
+    assert _relative_difference(AttentionClassifier(**_SMALL).fit(dask_X, y), in_memory) <= 1e-10
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_warm_start_continues_a_dask_fit_as_an_in_memory_one(client):
+    X, y, _ = _data("3d")
+    params = dict(_SMALL, max_iter=5, warm_start=True)
+    in_memory = AttentionClassifier(**params).fit(X, y).fit(X, y)
+    on_cluster = AttentionClassifier(**params).fit(_to_dask(X), y).fit(_to_dask(X), y)
+    assert _relative_difference(on_cluster, in_memory) <= 1e-10
+    with pytest.raises(ValueError, match="features per element"):
+        on_cluster.fit(_to_dask(X[:, :, :2]), y)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_a_partition_pickles_with_its_elements():
+    # dask may spill a partition to disk or move it between workers
+    from sk_attention._attention import data_terms
+    from sk_attention._dask import _pack_chunk, _prepare
+    from sk_attention._segments import Segments
+    from sk_attention._workspace import Workspace
+
+    X, _, y = _data("3d")
+    packed = _pack_chunk(X[10:40], first_sample=10)
+    partition = _prepare(packed, 2, y[10:40, None], np.full(30, 1 / 30))
+    params = AttentionRegressor(**_SMALL).fit(X, y)._fitted_model()[0]
+    copy = pickle.loads(pickle.dumps(partition))
+    np.testing.assert_array_equal(copy.workspace.stored_elements(), packed.elements)
+    args = ("additive", "squared_error")
+    expected = data_terms(params, partition.workspace, *args, partition.targets, partition.scale)
+    value, pieces = data_terms(params, copy.workspace, *args, copy.targets, copy.scale)
+    assert value == expected[0]
+    for name in pieces:
+        np.testing.assert_array_equal(pieces[name], expected[1][name])
+    # samples longer than a block are stored in pieces: given back whole too
+    cut = Workspace(packed.elements, Segments(packed.offsets, 2), block_size=2)
+    np.testing.assert_array_equal(cut.stored_elements(), packed.elements)
