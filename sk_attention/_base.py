@@ -665,6 +665,12 @@ class BaseAttention(BaseEstimator):
             result = result.astype(dtype) + np.asarray(self.intercepts_["head"], dtype=dtype)
         return packed, result
 
+    def _lazy(self, method, X):
+        """``method(X)`` for a dask array X: a lazy dask array, computed block by block."""
+        from ._dask import map_samples  # dask only when the user brings it
+
+        return map_samples(self, method, X)
+
     def _head_output(self, X):
         """The linear head's output (n, n_outputs), in ``_head_dtype`` or X's float dtype."""
         return self._forward(X, "head")[1]
@@ -676,17 +682,21 @@ class BaseAttention(BaseEstimator):
         ----------
         X : array-like of shape (n_samples, n_features), ndarray of shape \
                 (n_samples, n_steps, n_features), or list of array-likes
-            Samples in any form of the data model.  A 2D array is that many
-            samples of one element each: for one bag, pass ``[bag]``.
+            Samples in any form of the data model, or a 2D / 3D dask array
+            chunked along samples.  A 2D array is that many samples of one
+            element each: for one bag, pass ``[bag]``.
 
         Returns
         -------
-        weights : ndarray of shape (n_samples, n_steps, n_heads) or list
+        weights : ndarray of shape (n_samples, n_steps, n_heads), list or dask array
             For 2D input ``n_steps`` is 1 (every weight is 1); for 3D input
             padding gets weight 0; for a ragged list, a list of
             ``(n_elements_i, n_heads)`` arrays.  Each sample's weights sum to
-            1 per head.
+            1 per head.  For a dask array, a lazy dask array of the 2D/3D
+            shape, chunked along samples as X.
         """
+        if _is_dask_collection(X):
+            return self._lazy("attention_weights", X)
         packed, weights = self._forward(X, "weights")
         if packed.form == "2d":
             return weights[:, None, :]

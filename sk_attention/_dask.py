@@ -1,4 +1,4 @@
-"""Fitting on dask arrays: the elements stay on the workers of a cluster.
+"""Fitting and inference on dask arrays: the elements stay on the workers.
 
 Imported only when the user passes a dask collection (``import
 sk_attention`` never imports dask).  :func:`training_data` gives the fit of
@@ -29,6 +29,10 @@ the bit.
 Without a client, dask's default scheduler computes X here and the fit is
 the in-memory one.
 
+Inference (:func:`map_samples`) is lazy and blockwise, as dask-ml's
+``ParallelPostFit``: one task per chunk of X calls the NumPy method on its
+block, and the result is a dask array chunked along samples as X is.
+
 dask is imported inside the functions, not at the top: the module can be
 imported (by doctest collection, say) where dask is not installed.
 """
@@ -50,7 +54,7 @@ from ._collections import (
 from ._segments import Segments
 from ._workspace import Workspace
 
-__all__ = ["DaskTrainingData", "training_data"]
+__all__ = ["DaskTrainingData", "map_samples", "score", "training_data"]
 
 
 def _current_client():
@@ -131,16 +135,16 @@ class _Packed:
         self.offsets = offsets
 
 
-def _pack_chunk(chunk, first_sample):
+def _pack_chunk(chunk, first_sample, allow_nan=False):
     """Validate and pack one chunk; errors name samples by their index in all of X."""
     if chunk.ndim == 3:
-        packed = _pack_3d(chunk, allow_nan=False, first_sample=first_sample)
+        packed = _pack_3d(chunk, allow_nan=allow_nan, first_sample=first_sample)
         return _Packed(packed.elements, packed.offsets)
     chunk = _reject_nonnumeric(np.asarray(chunk), "X")
     # an own copy: the chunk (or the array it is a view of) is released
     elements = np.array(chunk, dtype=_float_dtype(chunk.dtype), order="C")
     offsets = np.arange(elements.shape[0] + 1, dtype=np.int64)
-    _check_finite_elements(elements, offsets, False, "2d", first_sample)
+    _check_finite_elements(elements, offsets, allow_nan, "2d", first_sample)
     return _Packed(elements, offsets)
 
 
@@ -340,3 +344,135 @@ class DaskTrainingData:
         self._packs, self._partitions = [], []
         if held:
             self._client.cancel(held)
+
+
+# -- inference: lazy, partition by partition ------------------------------------
+
+
+def _check_fitted_width(estimator, X):
+    """A dask array fit for ``estimator``'s inference: checked here, before any task."""
+    from sklearn.utils.validation import check_is_fitted
+
+    check_is_fitted(estimator)
+    _check_dask_array(X)
+    _check_width(estimator, int(X.shape[-1]), reset=False)
+    # a dask array has no feature names: sklearn's warning if fitted with some
+    _check_3d_names(estimator, None, reset=False)
+
+
+def _output_spec(estimator, method, X):
+    """dtype and per-sample shape of ``estimator.method(X)``, known without computing."""
+    from sklearn.base import is_classifier
+
+    dtype = np.dtype(_float_dtype(X.dtype))
+    if method == "transform" and hasattr(estimator, "_transform_elements"):
+        # a CollectionTransformer: X's form, with the transformer's width
+        return estimator._dask_output_dtype(dtype), X.shape[1:-1] + (
+            len(estimator.get_feature_names_out()),
+        )
+    head = estimator.coefs_["head"]  # (n_heads * D', n_outputs)
+    n_outputs = head.shape[1]
+    if method == "attention_weights":
+        n_heads = estimator._fitted_model()[2]
+        return dtype, (X.shape[1] if X.ndim == 3 else 1, n_heads)
+    if method == "transform":
+        return dtype, (head.shape[0],)
+    if method in ("predict_proba", "predict_log_proba"):
+        return np.dtype(np.float64), (len(estimator.classes_),)
+    logits_shape = () if n_outputs == 1 else (n_outputs,)
+    if method == "decision_function":
+        return np.dtype(estimator._head_dtype or dtype), logits_shape
+    if is_classifier(estimator):  # predict
+        return estimator.classes_.dtype, ()
+    return np.dtype(np.float64), () if estimator._y_1d else (n_outputs,)
+
+
+def _apply_block(block, estimator, method, dtype, tail, allow_nan, block_info=None):
+    """``estimator.method`` on one NumPy block of samples (on a worker).
+
+    A ValueError that the block's validation explains is raised again with
+    the sample's index in the whole of X (the block knows only its own).
+    """
+    if block.shape[0] == 0:  # an empty chunk: the method refuses 0 samples
+        return np.empty((0,) + tail, dtype=dtype)
+    try:
+        out = getattr(estimator, method)(block)
+    except ValueError:
+        first = block_info[0]["array-location"][0][0] if block_info else 0
+        _pack_chunk(block, first, allow_nan=allow_nan)  # raises the global wording
+        raise
+    if hasattr(out, "to_numpy"):  # set_output's DataFrame
+        out = out.to_numpy()
+    return np.asarray(out).astype(dtype, copy=False)
+
+
+def map_samples(estimator, method, X, allow_nan=False):
+    """``estimator.method(X)`` for a dask array X, as a lazy dask array.
+
+    One task per chunk of X (as dask-ml's ``ParallelPostFit``), each calling
+    the NumPy method on its block; the output is chunked along samples as
+    X is.  The estimator (a copy, so that a later fit does not change this
+    result) is one node of the graph: sent to the workers once per call,
+    not once per block.
+
+    Parameters
+    ----------
+    estimator : fitted estimator
+    method : str
+        "predict", "predict_proba", "predict_log_proba",
+        "decision_function", "transform" or "attention_weights".
+    X : dask array of shape (n_samples, n_features) or (n_samples, n_steps, n_features)
+        Chunked along samples only.
+    allow_nan : bool, default=False
+        Whether NaN inside an element is valid input (for the error of a
+        bad block).
+
+    Returns
+    -------
+    result : dask array
+        Shape ``(n_samples,) + per-sample shape``, chunks ``X.chunks[0]``
+        along samples.
+    """
+    import copy
+
+    import dask
+
+    _check_fitted_width(estimator, X)
+    dtype, tail = _output_spec(estimator, method, X)
+    model = dask.delayed(copy.deepcopy(estimator), pure=False)
+    out_ndim = 1 + len(tail)
+    axes = {}
+    if out_ndim < X.ndim:
+        axes["drop_axis"] = list(range(out_ndim, X.ndim))
+    elif out_ndim > X.ndim:
+        axes["new_axis"] = list(range(X.ndim, out_ndim))
+    return X.map_blocks(
+        _apply_block,
+        model,
+        method,
+        dtype,
+        tuple(int(size) for size in tail),
+        allow_nan,
+        chunks=(X.chunks[0],) + tuple((int(size),) for size in tail),
+        dtype=dtype,
+        meta=np.empty((0,) * out_ndim, dtype=dtype),
+        name=f"{type(estimator).__name__.lower()}-{method.replace('_', '-')}",
+        **axes,
+    )
+
+
+def score(estimator, X, y, sample_weight=None):
+    """``estimator.score`` for dask X: the predictions are computed, then scored here.
+
+    Only the predictions (one value per sample) come to the client, never X.
+    """
+    from dask import is_dask_collection
+    from sklearn.base import is_classifier
+    from sklearn.metrics import accuracy_score, r2_score
+
+    def local(array):
+        return array.compute() if is_dask_collection(array) else array
+
+    y_pred = map_samples(estimator, "predict", X).compute()
+    metric = accuracy_score if is_classifier(estimator) else r2_score
+    return float(metric(local(y), y_pred, sample_weight=local(sample_weight)))

@@ -4,7 +4,7 @@ import numpy as np
 from sklearn.base import TransformerMixin
 from sklearn.utils.multiclass import type_of_target
 
-from ._base import BaseAttention
+from ._base import BaseAttention, _is_dask_collection
 from ._compat import StrOptions, check_feature_names_in
 from ._targets import encode_classes, encode_continuous
 
@@ -166,6 +166,8 @@ class AttentionPooling(TransformerMixin, BaseAttention):
         X : array-like, 3D ndarray or list of array-likes
             Samples in any form of the data model.  A 2D array is that many
             samples of one element each: to predict one bag, pass ``[bag]``.
+            A 2D or 3D dask array chunked along samples gives a lazy dask
+            array, computed block by block.
 
         Returns
         -------
@@ -174,6 +176,8 @@ class AttentionPooling(TransformerMixin, BaseAttention):
             elements (followed by their embeddings); in X's dtype when it is
             float32, else float64.
         """
+        if _is_dask_collection(X):
+            return self._lazy("transform", X)
         return self._forward(X, "pooled")[1]
 
     def get_feature_names_out(self, input_features=None):

@@ -294,3 +294,104 @@ def test_a_partition_pickles_with_its_elements():
     # samples longer than a block are stored in pieces: given back whole too
     cut = Workspace(packed.elements, Segments(packed.offsets, 2), block_size=2)
     np.testing.assert_array_equal(cut.stored_elements(), packed.elements)
+
+
+# -- inference on dask arrays ---------------------------------------------------
+
+_METHODS = {
+    "classifier": [
+        "predict",
+        "predict_proba",
+        "predict_log_proba",
+        "decision_function",
+        "attention_weights",
+    ],
+    "regressor": ["predict", "attention_weights"],
+    "pooling": ["transform", "attention_weights"],
+}
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("form", ["2d", "3d"])
+@pytest.mark.parametrize("name", list(_ESTIMATORS))
+def test_inference_on_a_dask_array_is_lazy_and_equals_numpy(client, name, form):
+    X, y_class, y_value = _data(form)
+    y = y_value if name == "regressor" else y_class
+    if name == "regressor" and form == "3d":
+        y = np.column_stack([y_value, 10 * y_value + 3])  # multi-output
+    estimator = _ESTIMATORS[name](**_SMALL).fit(X, y)
+    # an empty chunk among uneven ones
+    dask_X = da.from_array(X, chunks=((30, 0, 25, 15),) + X.shape[1:])
+    for method in _METHODS[name]:
+        lazy = getattr(estimator, method)(dask_X)
+        assert isinstance(lazy, da.Array), method
+        expected = getattr(estimator, method)(X)
+        assert lazy.shape == expected.shape and lazy.dtype == expected.dtype, method
+        assert lazy.chunks[0] == dask_X.chunks[0], method
+        # the estimator is one node of the graph, not embedded in every block's task
+        assert len(lazy.__dask_graph__()) == 2 * dask_X.numblocks[0] + 1, method
+        np.testing.assert_allclose(lazy.compute(), expected, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_float32_and_string_labels_keep_their_dtypes_on_dask(client):
+    X, y, _ = _data("3d")
+    X = X.astype(np.float32)
+    labels = np.array(["no", "yes", "maybe"])[y + (X[:, 0, 1] > 1)]
+    estimator = AttentionClassifier(**_SMALL).fit(X, labels)
+    dask_X = _to_dask(X)
+    for method in ["predict", "decision_function", "attention_weights", "predict_proba"]:
+        lazy = getattr(estimator, method)(dask_X)
+        expected = getattr(estimator, method)(X)
+        assert lazy.dtype == expected.dtype, method
+        result = lazy.compute()
+        assert result.dtype == expected.dtype, method
+        if expected.dtype.kind == "f":
+            np.testing.assert_allclose(result, expected, rtol=1e-6, atol=1e-7)
+        else:
+            np.testing.assert_array_equal(result, expected)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("name, target", [("classifier", "class"), ("regressor", "value")])
+def test_score_on_a_dask_array_equals_numpy(client, name, target):
+    X, y_class, y_value = _data("3d")
+    y = y_class if target == "class" else y_value
+    weight = np.random.default_rng(1).uniform(0.5, 2.0, size=len(y))
+    estimator = _ESTIMATORS[name](**_SMALL).fit(X, y)
+    expected = estimator.score(X, y, sample_weight=weight)
+    assert estimator.score(_to_dask(X), y, sample_weight=weight) == pytest.approx(expected)
+    dask_y = da.from_array(y, chunks=30)
+    assert estimator.score(_to_dask(X), dask_y, weight) == pytest.approx(expected)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize(
+    "form, damage, message",
+    [
+        ("3d", lambda X: X.__setitem__((41, 0, 2), np.nan), "sample 41 contains NaN"),
+        ("3d", lambda X: X.__setitem__((57, 0, 1), np.inf), "sample 57 contains infinity"),
+        ("3d", lambda X: X.__setitem__((33, slice(None)), np.nan), "sample 33 has no elements"),
+        ("2d", lambda X: X.__setitem__((64, 1), -np.inf), "sample 64 contains infinity"),
+        ("2d", lambda X: X.__setitem__((31, 0), np.nan), "sample 31 contains NaN"),
+    ],
+)
+def test_a_bad_block_at_inference_names_the_global_sample_index(client, form, damage, message):
+    X, y, _ = _data(form)
+    estimator = AttentionClassifier(**_SMALL).fit(X, y)
+    damage(X)
+    lazy = estimator.predict_proba(_to_dask(X))  # lazy: nothing is checked yet
+    with pytest.raises(ValueError, match=message):
+        lazy.compute()
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_inference_on_dask_checks_the_width_at_once_and_ignores_a_later_fit(client):
+    X, y, _ = _data("3d")
+    estimator = AttentionClassifier(**_SMALL).fit(X, y)
+    with pytest.raises(ValueError, match="X has 2 features, but AttentionClassifier"):
+        estimator.predict(_to_dask(X[:, :, :2]))  # before any compute
+    expected = estimator.predict_proba(X)
+    lazy = estimator.predict_proba(_to_dask(X))
+    estimator.set_params(random_state=1).fit(X, 1 - y)  # the lazy result is of the old model
+    np.testing.assert_allclose(lazy.compute(), expected, rtol=1e-12)
