@@ -29,7 +29,7 @@ from threadpoolctl import ThreadpoolController
 
 from ._alignments import ALIGNMENTS, param_layout
 from ._attention import attend, loss_and_gradient
-from ._collections import check_collections
+from ._collections import _is_dask_collection, check_collections
 from ._compat import Interval, StrOptions, check_sample_weight
 from ._segments import Segments
 from ._workspace import Workspace
@@ -277,15 +277,6 @@ def _user_stacklevel():
     while frame is not None and frame.f_code.co_filename.startswith(_LIBRARY_DIRS):
         frame, level = frame.f_back, level + 1
     return level
-
-
-def _is_dask_collection(X):
-    """Whether X is a dask collection, without importing dask.
-
-    No dask collection can exist unless the user imported dask.
-    """
-    dask = sys.modules.get("dask")
-    return dask is not None and dask.is_dask_collection(X)
 
 
 class _InMemoryData:

@@ -16,6 +16,7 @@ the data came in, except :meth:`PackedCollections.unpack`, which puts
 per-element results back into the form the user gave.
 """
 
+import sys
 import warnings
 from dataclasses import dataclass
 
@@ -89,6 +90,15 @@ class PackedCollections:
             out[self.mask] = values
             return out
         return np.split(values, self.offsets[1:-1])
+
+
+def _is_dask_collection(X):
+    """Whether X is a dask collection, without importing dask.
+
+    No dask collection can exist unless the user imported dask.
+    """
+    dask = sys.modules.get("dask")
+    return dask is not None and dask.is_dask_collection(X)
 
 
 def _float_dtype(dtype):

@@ -54,7 +54,14 @@ from ._collections import (
 from ._segments import Segments
 from ._workspace import Workspace
 
-__all__ = ["DaskTrainingData", "map_samples", "score", "training_data"]
+__all__ = [
+    "DaskTrainingData",
+    "computed",
+    "map_samples",
+    "record_width",
+    "score",
+    "training_data",
+]
 
 
 def _current_client():
@@ -456,7 +463,8 @@ def map_samples(estimator, method, X, allow_nan=False):
         chunks=(X.chunks[0],) + tuple((int(size),) for size in tail),
         dtype=dtype,
         meta=np.empty((0,) * out_ndim, dtype=dtype),
-        name=f"{type(estimator).__name__.lower()}-{method.replace('_', '-')}",
+        # a prefix: the keys are unique to this call (``name`` would not be)
+        token=f"{type(estimator).__name__.lower()}-{method.replace('_', '-')}",
         **axes,
     )
 
@@ -476,3 +484,23 @@ def score(estimator, X, y, sample_weight=None):
     y_pred = map_samples(estimator, "predict", X).compute()
     metric = accuracy_score if is_classifier(estimator) else r2_score
     return float(metric(local(y), y_pred, sample_weight=local(sample_weight)))
+
+
+# -- fitting the collection transformers -------------------------------------------
+
+
+def computed(X, y=None):
+    """The dask array X (checked) and y (if a dask array), computed into this process."""
+    from dask import compute, is_dask_collection
+
+    _check_dask_array(X)
+    if y is not None and is_dask_collection(y):
+        return compute(X, y)
+    return X.compute(), y
+
+
+def record_width(estimator, X):
+    """What a fit learns from X's shape alone: ``n_features_in_`` (and no names)."""
+    _check_dask_array(X)
+    _check_width(estimator, int(X.shape[-1]), reset=True)
+    _check_3d_names(estimator, None, reset=True)

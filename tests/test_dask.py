@@ -4,6 +4,7 @@ Two worker processes of one thread each: the partitions are packed, kept
 and evaluated in other processes than the test, as on a cluster.
 """
 
+import gc
 import pickle
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import pytest
 
 distributed = pytest.importorskip("distributed")
 da = pytest.importorskip("dask.array")
+dask = pytest.importorskip("dask")
 
 from sk_attention import AttentionClassifier, AttentionPooling, AttentionRegressor  # noqa: E402
 
@@ -128,6 +130,17 @@ def _wait_until_empty(client, timeout=10.0):
     while client.who_has() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not client.who_has(), "the fit left data on the cluster"
+
+
+def _released(client):
+    """Nothing left on the cluster once the finished computations are garbage.
+
+    Futures of a computation can sit in reference cycles (a failed
+    compute's exception holds them in traceback frames), which only the
+    cyclic garbage collector frees.
+    """
+    gc.collect()
+    _wait_until_empty(client)
 
 
 @pytest.mark.parametrize(
@@ -331,6 +344,7 @@ def test_inference_on_a_dask_array_is_lazy_and_equals_numpy(client, name, form):
         # the estimator is one node of the graph, not embedded in every block's task
         assert len(lazy.__dask_graph__()) == 2 * dask_X.numblocks[0] + 1, method
         np.testing.assert_allclose(lazy.compute(), expected, rtol=1e-12, atol=1e-15)
+    _released(client)
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -350,6 +364,7 @@ def test_float32_and_string_labels_keep_their_dtypes_on_dask(client):
             np.testing.assert_allclose(result, expected, rtol=1e-6, atol=1e-7)
         else:
             np.testing.assert_array_equal(result, expected)
+    _released(client)
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -363,6 +378,7 @@ def test_score_on_a_dask_array_equals_numpy(client, name, target):
     assert estimator.score(_to_dask(X), y, sample_weight=weight) == pytest.approx(expected)
     dask_y = da.from_array(y, chunks=30)
     assert estimator.score(_to_dask(X), dask_y, weight) == pytest.approx(expected)
+    _released(client)
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -383,6 +399,7 @@ def test_a_bad_block_at_inference_names_the_global_sample_index(client, form, da
     lazy = estimator.predict_proba(_to_dask(X))  # lazy: nothing is checked yet
     with pytest.raises(ValueError, match=message):
         lazy.compute()
+    _released(client)
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -395,3 +412,97 @@ def test_inference_on_dask_checks_the_width_at_once_and_ignores_a_later_fit(clie
     lazy = estimator.predict_proba(_to_dask(X))
     estimator.set_params(random_state=1).fit(X, 1 - y)  # the lazy result is of the old model
     np.testing.assert_allclose(lazy.compute(), expected, rtol=1e-12)
+    # two calls on the same X have keys of their own: computed together, each is its model's
+    old, new = dask.compute(lazy, estimator.predict_proba(_to_dask(X)))
+    np.testing.assert_allclose(old, expected, rtol=1e-12)
+    np.testing.assert_allclose(new, estimator.predict_proba(X), rtol=1e-12)
+    _released(client)
+
+
+# -- the collection transformers and a whole Pipeline on dask arrays ---------------
+
+
+def _pipeline():
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from sk_attention import ElementwiseTransformer, PositionalEncoding
+
+    return make_pipeline(
+        ElementwiseTransformer(StandardScaler()),
+        PositionalEncoding(),
+        AttentionClassifier(**dict(_SMALL, max_iter=30)),
+    )
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("form", ["2d", "3d"])
+def test_a_pipeline_fits_and_predicts_on_dask_as_on_numpy(client, form):
+    X, y, _ = _data(form)
+    X = 5 * X + 2  # unscaled: the scaler matters
+    dask_X = _to_dask(X)
+    in_memory = _pipeline().fit(X, y)
+    on_cluster = _pipeline().fit(dask_X, y)
+    transformed = on_cluster[:-1].transform(dask_X)
+    assert isinstance(transformed, da.Array)
+    assert transformed.chunks[0] == dask_X.chunks[0] and transformed.ndim == X.ndim
+    proba = on_cluster.predict_proba(dask_X)
+    predicted = on_cluster.predict(dask_X)
+    assert isinstance(proba, da.Array) and isinstance(predicted, da.Array)
+    np.testing.assert_allclose(proba.compute(), in_memory.predict_proba(X), rtol=0, atol=1e-8)
+    np.testing.assert_array_equal(predicted.compute(), in_memory.predict(X))
+    _released(client)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("form", ["2d", "3d"])
+def test_collection_transformers_on_dask_equal_numpy(client, form, dtype):
+    from sklearn.decomposition import PCA
+    from sklearn.preprocessing import StandardScaler
+
+    from sk_attention import ElementwiseTransformer, PositionalEncoding
+
+    X, _, _ = _data(form)
+    X = X.astype(dtype)
+    dask_X = _to_dask(X)
+    for transformer in [
+        ElementwiseTransformer(StandardScaler()),
+        ElementwiseTransformer(PCA(n_components=2)),
+        PositionalEncoding(n_frequencies=1),
+    ]:
+        expected = transformer.fit_transform(X)
+        lazy = transformer.fit_transform(dask_X)
+        assert isinstance(lazy, da.Array)
+        assert lazy.shape == expected.shape and lazy.dtype == expected.dtype
+        result = lazy.compute()
+        assert result.dtype == expected.dtype
+        rtol = 1e-5 if dtype == np.float32 else 1e-12
+        np.testing.assert_allclose(result, expected, rtol=rtol, atol=rtol)  # NaN padding too
+    _released(client)
+
+
+def _fail(block):
+    raise RuntimeError("X was computed")
+
+
+def test_positional_encoding_fit_reads_only_the_shape_of_a_dask_array(client):
+    from sk_attention import PositionalEncoding
+
+    X, _, _ = _data("3d")
+    never = _to_dask(X).map_blocks(_fail, dtype=X.dtype)
+    encoder = PositionalEncoding().fit(never)
+    assert encoder.n_features_in_ == 3
+    assert encoder.transform(never).shape == (70, 6, 8)  # lazy
+
+
+def test_a_bad_block_of_an_elementwise_transform_names_the_global_sample(client):
+    from sklearn.preprocessing import StandardScaler
+
+    from sk_attention import ElementwiseTransformer
+
+    X, _, _ = _data("3d")
+    scaler = ElementwiseTransformer(StandardScaler()).fit(X)
+    X[57, 0, 1] = np.inf
+    with pytest.raises(ValueError, match="sample 57 contains infinity"):
+        scaler.transform(_to_dask(X)).compute()
+    _released(client)
