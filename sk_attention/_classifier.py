@@ -155,6 +155,11 @@ class AttentionClassifier(ClassifierMixin, BaseAttention):
                 (n_samples, n_steps, n_features), or list of array-likes
             Training samples: one element per row (2D), NaN-padded
             sequences (3D) or a ragged list of ``(n_elements_i, n_features)``.
+            A 2D or 3D dask array chunked along samples, or a
+            ``dask.bag.Bag`` of 2D arrays (y then in the bag's order), is
+            validated and packed on the workers of the current
+            ``distributed.Client`` and stays there for the whole fit
+            (without a client, dask computes it and the fit is in memory).
         y : array-like of shape (n_samples,)
             Class labels.
         sample_weight : array-like of shape (n_samples,), default=None

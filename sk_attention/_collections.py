@@ -264,9 +264,9 @@ def _pack_3d(X, allow_nan, first_sample=0):
     return PackedCollections(elements, offsets, "3d", mask)
 
 
-def _pack_ragged(X, allow_nan):
+def _pack_ragged(X, allow_nan, first_sample=0):
     samples = []
-    for i, item in enumerate(X):
+    for i, item in enumerate(X, start=first_sample):
         where = f"sample {i}"
         if sparse.issparse(item):
             raise TypeError(
@@ -292,7 +292,7 @@ def _pack_ragged(X, allow_nan):
     dtype = np.float32 if all(s.dtype == np.float32 for s in samples) else np.float64
     elements = np.concatenate(samples).astype(dtype, copy=False)
     offsets = np.concatenate([[0], np.cumsum([len(s) for s in samples])]).astype(np.int64)
-    _check_finite_elements(elements, offsets, allow_nan, "ragged")
+    _check_finite_elements(elements, offsets, allow_nan, "ragged", first_sample)
     return PackedCollections(np.ascontiguousarray(elements), offsets, "ragged")
 
 

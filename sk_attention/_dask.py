@@ -9,7 +9,10 @@ warm start and L-BFGS-B are the same code whichever holds the elements.
 With a ``distributed.Client``:
 
 1. every chunk of X is validated and packed by a task on the worker that
-   computes it (errors name the sample's index in the whole of X);
+   computes it (errors name the sample's index in the whole of X); a
+   ``dask.bag.Bag`` of 2D arrays (ragged samples) is computed partition by
+   partition on the workers first, so that each partition's length, and
+   hence the index of its first sample, is known before it is packed there;
 2. each packed partition, with its samples' targets and loss factors,
    becomes a :class:`_Partition` (a :class:`~._workspace.Workspace` of its
    own) that stays in that worker's memory, held by a future, for the whole
@@ -49,6 +52,7 @@ from ._collections import (
     _check_width,
     _float_dtype,
     _pack_3d,
+    _pack_ragged,
     _reject_nonnumeric,
 )
 from ._segments import Segments
@@ -75,12 +79,28 @@ def _current_client():
         return None
 
 
-def _check_dask_array(X):
-    """Shape, dtype and chunks a fit on a dask array needs; raise a clear ValueError."""
+def _is_bag(X):
+    bag = sys.modules.get("dask.bag")
+    return bag is not None and isinstance(X, bag.Bag)
+
+
+def _check_dask_array(X, bags=False):
+    """Shape, dtype and chunks a fit on a dask array needs; raise a clear ValueError.
+
+    ``bags``: whether a ``dask.bag.Bag`` is accepted too (then not checked here).
+    """
+    if bags and _is_bag(X):
+        return
     if not hasattr(X, "chunks") or not hasattr(X, "to_delayed"):
+        if bags:
+            also = ", or a dask.bag.Bag of 2D arrays (n_elements_i, n_features)"
+        elif _is_bag(X):
+            also = " (a dask.bag.Bag is accepted by fit only, so far)"
+        else:
+            also = ""
         raise ValueError(
             f"X is a dask collection of type {type(X).__name__}; pass a dask array, "
-            "2D (n_samples, n_features) or 3D (n_samples, n_steps, n_features)."
+            f"2D (n_samples, n_features) or 3D (n_samples, n_steps, n_features){also}."
         )
     if X.ndim not in (2, 3):
         raise ValueError(
@@ -111,10 +131,11 @@ def _check_dask_array(X):
 
 
 def training_data(X, estimator):
-    """The training data of a fit on the dask array ``X``.
+    """The training data of a fit on the dask array or bag ``X``.
 
-    Sets ``n_features_in_`` (and removes ``feature_names_in_``: a dask array
-    has no names) on ``estimator``, as the in-memory validation does.
+    Sets ``n_features_in_`` (and removes ``feature_names_in_``: dask
+    collections bring no names) on ``estimator``, as the in-memory
+    validation does.
 
     Returns
     -------
@@ -122,13 +143,18 @@ def training_data(X, estimator):
         On the current ``distributed.Client``'s workers if there is one;
         otherwise X computed by dask's default scheduler, in memory.
     """
-    _check_dask_array(X)
+    _check_dask_array(X, bags=True)
     client = _current_client()
     if client is None:
+        # a bag computes to the list of its items: a ragged collection
         return _InMemoryData(X.compute(), estimator)
-    _check_width(estimator, int(X.shape[-1]), reset=True)
+    if _is_bag(X):
+        data = _bag_training_data(X, client)
+    else:
+        data = _array_training_data(X, client)
+    _check_width(estimator, data.n_features, reset=True)
     _check_3d_names(estimator, None, reset=True)
-    return DaskTrainingData(X, client)
+    return data
 
 
 # -- on the workers ----------------------------------------------------------
@@ -153,6 +179,17 @@ def _pack_chunk(chunk, first_sample, allow_nan=False):
     offsets = np.arange(elements.shape[0] + 1, dtype=np.int64)
     _check_finite_elements(elements, offsets, allow_nan, "2d", first_sample)
     return _Packed(elements, offsets)
+
+
+def _pack_items(items, first_sample):
+    """Validate and pack a bag partition's 2D arrays; errors name samples in all of X."""
+    packed = _pack_ragged(list(items), allow_nan=False, first_sample=first_sample)
+    return _Packed(packed.elements, packed.offsets)
+
+
+def _describe(packed):
+    """Element width and whether float32: what partitions of a bag must agree on."""
+    return packed.elements.shape[1], packed.elements.dtype == np.float32
 
 
 def _n_elements(packed):
@@ -195,8 +232,10 @@ def _partition(elements, offsets, n_heads, targets, scale):
     return _Partition(workspace, targets, scale)
 
 
-def _prepare(packed, n_heads, targets, scale):
-    return _partition(packed.elements, packed.offsets, n_heads, targets, scale)
+def _prepare(packed, n_heads, targets, scale, dtype=None):
+    """The partition of a fit; ``dtype``: the fit's (a bag's float32 items may need float64)."""
+    elements = packed.elements if dtype is None else packed.elements.astype(dtype, copy=False)
+    return _partition(elements, packed.offsets, n_heads, targets, scale)
 
 
 def _evaluate(partition, params, alignment, loss):
@@ -241,41 +280,99 @@ def _map_pinned(client, function, futures, *arguments):
     ]
 
 
+def _array_training_data(X, client):
+    """Every non-empty chunk of the dask array X validated and packed on a worker."""
+    import dask
+
+    sizes = X.chunks[0]
+    firsts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    chunks = X.to_delayed().ravel()
+    tasks = [
+        dask.delayed(_pack_chunk)(chunk, int(first))
+        for chunk, first, size in zip(chunks, firsts, sizes)
+        if size > 0
+    ]
+    packs = client.compute(tasks)
+    try:
+        _raise_first_error(packs)
+    except BaseException:
+        client.cancel(packs)
+        raise
+    sizes = [int(size) for size in sizes if size > 0]
+    return DaskTrainingData(client, packs, sizes, int(X.shape[-1]), _float_dtype(X.dtype))
+
+
+def _bag_training_data(bag, client):
+    """Every non-empty partition of a bag of 2D arrays validated and packed on a worker.
+
+    The partitions' lengths are known only once computed: each is computed
+    (and held) on a worker first, its length comes back, and then it is
+    packed there with the index of its first sample in the whole bag.
+    """
+    # one list of items per partition (a partition may be a lazy iterator)
+    parts = client.compute(bag.map_partitions(list).to_delayed())
+    held = list(parts)
+    try:
+        _raise_first_error(parts)  # e.g. a file that does not load: the user's error
+        sizes = client.gather(_map_pinned(client, len, parts))
+        firsts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        if firsts[-1] == 0:
+            raise ValueError("X has 0 samples; at least 1 is required.")
+        keep = [i for i, size in enumerate(sizes) if size > 0]
+        packs = _map_pinned(
+            client, _pack_items, [parts[i] for i in keep], [int(firsts[i]) for i in keep]
+        )
+        held += packs
+        _raise_first_error(packs)
+        described = client.gather(_map_pinned(client, _describe, packs))
+        width = described[0][0]
+        for i, (other, _) in zip(keep, described):
+            if other != width:  # every sample of a partition has the partition's width
+                raise ValueError(f"sample {firsts[i]} has {other} features, expected {width}.")
+    except BaseException:
+        client.cancel(held)
+        raise
+    # the packed copies are what the fit keeps: dropping the last references
+    # releases the items (cancelling them would cancel the packs, their dependents)
+    del parts, held
+    # float32 only if every item is, as for an in-memory ragged list
+    dtype = np.float32 if all(is_float32 for _, is_float32 in described) else np.float64
+    return DaskTrainingData(client, packs, [sizes[i] for i in keep], width, dtype)
+
+
 class DaskTrainingData:
     """The elements of a fit packed on the workers of a ``distributed.Client``.
 
-    The interface of :class:`~._base._InMemoryData`.  The constructor
-    validates and packs every chunk (a ValueError names the first bad
+    The interface of :class:`~._base._InMemoryData`.  Built by
+    :func:`_array_training_data` or :func:`_bag_training_data`, which
+    validate and pack every partition (a ValueError names the first bad
     sample of X; nothing stays on the cluster after it).
 
     Parameters
     ----------
-    X : dask array of shape (n_samples, n_features) or (n_samples, n_steps, n_features)
-        Checked by :func:`_check_dask_array`.
     client : distributed.Client
+    packs : list of Future
+        One validated :class:`_Packed` partition per future, in sample order,
+        none empty.
+    sizes : list of int
+        Number of samples of each partition.
+    n_features : int
+        Element width.
+    dtype : dtype
+        float32 or float64: the dtype of the fit.
     """
 
-    def __init__(self, X, client):
-        import dask
-
+    def __init__(self, client, packs, sizes, n_features, dtype):
         self._client = client
-        self.n_samples = int(X.shape[0])
-        self.n_features = int(X.shape[-1])
-        self.dtype = np.dtype(_float_dtype(X.dtype))
-        sizes = X.chunks[0]
-        firsts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-        chunks = X.to_delayed().ravel()
-        tasks = [
-            dask.delayed(_pack_chunk)(chunk, int(first))
-            for chunk, first, size in zip(chunks, firsts, sizes)
-            if size > 0
-        ]
-        # sample bounds of the partitions (empty chunks have none)
-        self._bounds = [(int(lo), int(hi)) for lo, hi in zip(firsts[:-1], firsts[1:]) if hi > lo]
-        self._packs = client.compute(tasks)
+        self._packs = packs
         self._partitions = []
+        self.n_samples = int(sum(sizes))
+        self.n_features = int(n_features)
+        self.dtype = np.dtype(dtype)
+        firsts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        # sample bounds of the partitions
+        self._bounds = [(int(lo), int(hi)) for lo, hi in zip(firsts[:-1], firsts[1:])]
         try:
-            _raise_first_error(self._packs)
             counts = client.gather(_map_pinned(client, _n_elements, self._packs))
         except BaseException:
             self.close()
@@ -310,6 +407,7 @@ class DaskTrainingData:
             [n_heads] * n,
             [targets[lo:hi] for lo, hi in self._bounds],
             [scale[lo:hi] for lo, hi in self._bounds],
+            [self.dtype] * n,
         )
         _raise_first_error(self._partitions)
         # the workspaces hold their own copies: the packed chunks can go

@@ -145,6 +145,11 @@ class AttentionPooling(TransformerMixin, BaseAttention):
         X : array-like of shape (n_samples, n_features), ndarray of shape \
                 (n_samples, n_steps, n_features), or list of array-likes
             Training samples in any form of the data model.
+            A 2D or 3D dask array chunked along samples, or a
+            ``dask.bag.Bag`` of 2D arrays (y then in the bag's order), is
+            validated and packed on the workers of the current
+            ``distributed.Client`` and stays there for the whole fit
+            (without a client, dask computes it and the fit is in memory).
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             Labels or continuous targets that the attention learns to serve.
             Required: None raises a ValueError.

@@ -506,3 +506,113 @@ def test_a_bad_block_of_an_elementwise_transform_names_the_global_sample(client)
     with pytest.raises(ValueError, match="sample 57 contains infinity"):
         scaler.transform(_to_dask(X)).compute()
     _released(client)
+
+
+# -- fitting on a dask.bag.Bag of 2D arrays (ragged samples) ------------------------
+
+
+def _ragged(n=70, seed=0):
+    """Ragged samples of 1 to 6 elements of 3 features, with class and value targets."""
+    rng = np.random.default_rng(seed)
+    samples = [rng.normal(size=(rng.integers(1, 7), 3)) for _ in range(n)]
+    y_class = np.array([int(s[0, 0] + s[:, 1].max() > 0.5) for s in samples])
+    y_value = np.array([s[0, 0] + 0.5 * s[:, 2].mean() for s in samples])
+    return samples, y_class, y_value
+
+
+@pytest.mark.parametrize(
+    "name, target, dtypes",
+    [
+        ("classifier", "class", "float64"),
+        ("regressor", "value", "mixed"),  # float32 and float64 items: a float64 fit
+        ("pooling", "class", "float64"),
+    ],
+)
+def test_a_bag_fit_equals_the_in_memory_fit_on_the_list(client, name, target, dtypes):
+    import dask.bag as db
+
+    samples, y_class, y_value = _ragged()
+    if dtypes == "mixed":
+        samples = [s.astype(np.float32) if i % 2 else s for i, s in enumerate(samples)]
+    y = y_class if target == "class" else y_value
+    weight = np.random.default_rng(1).uniform(0.5, 2.0, size=len(y))
+    in_memory, in_memory_warnings = _fit_recording(
+        _ESTIMATORS[name](**_SMALL), samples, y, sample_weight=weight
+    )
+    # uneven partitions, an empty one among them (a filter may leave one)
+    bag = db.concat(
+        [
+            db.from_sequence(samples[:30], npartitions=2),
+            db.from_sequence(samples[:5], npartitions=1).filter(lambda sample: False),
+            db.from_sequence(samples[30:], npartitions=3),
+        ]
+    )
+    assert bag.map_partitions(lambda part: [len(list(part))]).compute() == [15, 15, 0, 14, 14, 12]
+    on_cluster, cluster_warnings = _fit_recording(
+        _ESTIMATORS[name](**_SMALL), bag, y, sample_weight=weight
+    )
+    assert _relative_difference(on_cluster, in_memory) <= 1e-10
+    assert on_cluster.n_iter_ == in_memory.n_iter_
+    assert on_cluster.n_features_in_ == 3
+    assert cluster_warnings == in_memory_warnings
+    _released(client)
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda s: s[50].__setitem__((0, 1), np.inf), "sample 50 contains infinity"),
+        (lambda s: s.__setitem__(61, np.zeros((2, 4))), "sample 61 has 4 features, expected 3"),
+        (lambda s: s.__setitem__(44, np.zeros(3)), "sample 44 has 1 dimensions"),
+        (lambda s: s.__setitem__(23, np.zeros((0, 3))), "sample 23 has no elements"),
+    ],
+)
+def test_a_bad_item_of_a_bag_names_the_global_sample_index(client, damage, message):
+    import dask.bag as db
+
+    samples, y, _ = _ragged()
+    damage(samples)
+    estimator = AttentionClassifier(**_SMALL)
+    with pytest.raises(ValueError, match=message):
+        estimator.fit(db.from_sequence(samples, npartitions=3), y)
+    assert not hasattr(estimator, "coefs_")
+    _released(client)
+
+
+def test_y_of_another_length_than_a_bag_is_refused(client):
+    import dask.bag as db
+
+    samples, y, _ = _ragged()
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        AttentionClassifier(**_SMALL).fit(db.from_sequence(samples, npartitions=3), y[:-1])
+    _released(client)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_inference_refuses_a_bag_clearly(client):
+    import dask.bag as db
+
+    samples, y, _ = _ragged()
+    estimator = AttentionClassifier(**_SMALL).fit(samples, y)
+    with pytest.raises(ValueError, match="accepted by fit only"):
+        estimator.predict(db.from_sequence(samples, npartitions=3))
+
+
+def test_without_a_client_a_bag_is_computed_for_the_in_memory_fit():
+    # in a fresh interpreter: this module's cluster is the default client here
+    code = textwrap.dedent(
+        """
+        import numpy as np
+        import dask.bag as db
+        from sk_attention import AttentionRegressor
+        rng = np.random.default_rng(0)
+        samples = [rng.normal(size=(rng.integers(1, 5), 3)) for _ in range(40)]
+        y = rng.normal(size=40)
+        params = dict(n_heads=2, hidden_size=4, max_iter=5, random_state=0)
+        a = AttentionRegressor(**params).fit(samples, y)
+        b = AttentionRegressor(**params).fit(db.from_sequence(samples, npartitions=3), y)
+        for key in a.coefs_:
+            np.testing.assert_array_equal(a.coefs_[key], b.coefs_[key])
+        """
+    )
+    subprocess.run([sys.executable, "-W", "ignore", "-c", code], check=True)
