@@ -454,6 +454,38 @@ def test_a_pipeline_fits_and_predicts_on_dask_as_on_numpy(client, form):
     _released(client)
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_attention_weights_of_a_pipeline_on_dask_equal_numpy(client):
+    from sk_attention import attention_weights
+
+    X, y, _ = _data("3d")
+    model = _pipeline().fit(X, y)
+    lazy = attention_weights(model, _to_dask(X))
+    assert isinstance(lazy, da.Array)
+    np.testing.assert_allclose(lazy.compute(), attention_weights(model, X), rtol=1e-12)
+    _released(client)
+
+
+def test_without_a_client_inference_on_dask_runs_on_the_default_scheduler():
+    # in a fresh interpreter: this module's cluster is the default client here
+    code = textwrap.dedent(
+        """
+        import numpy as np
+        import dask.array as da
+        from sk_attention import AttentionClassifier
+        rng = np.random.default_rng(0)
+        X = rng.normal(size=(40, 4, 3))
+        X[::2, 2:] = np.nan
+        y = np.arange(40) % 2
+        model = AttentionClassifier(n_heads=2, hidden_size=4, max_iter=5).fit(X, y)
+        lazy = model.predict_proba(da.from_array(X, chunks=(15, 4, 3)))
+        assert isinstance(lazy, da.Array)
+        np.testing.assert_array_equal(lazy.compute(), model.predict_proba(X))
+        """
+    )
+    subprocess.run([sys.executable, "-W", "ignore", "-c", code], check=True)
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("form", ["2d", "3d"])
 def test_collection_transformers_on_dask_equal_numpy(client, form, dtype):
