@@ -36,7 +36,13 @@ from ._losses import LOSSES
 from ._segments import segment_softmax
 from ._workspace import _LongSample
 
-__all__ = ["attend", "loss_and_gradient"]
+__all__ = [
+    "attend",
+    "data_terms",
+    "finish_objective",
+    "loss_and_gradient",
+    "objective_scaling",
+]
 
 
 @dataclass(frozen=True)
@@ -284,15 +290,54 @@ def loss_and_gradient(params, workspace, alignment, loss, targets, sample_weight
     grads : dict of str -> ndarray
         Same keys and shapes as ``params``; never views of the workspace.
     """
-    spec = ALIGNMENTS[alignment]
-    D, K = workspace.n_features, workspace.segments.n_heads
-    proj = _projections(params, spec, D, K, workspace.dtype)
+    scale, penalty = objective_scaling(sample_weight, alpha)
+    value, pieces = data_terms(params, workspace, alignment, loss, targets, scale)
+    return finish_objective(
+        params, alignment, value, pieces, workspace.n_features, workspace.segments.n_heads, penalty
+    )
+
+
+def objective_scaling(sample_weight, alpha):
+    """Each sample's factor ``w_i / sum_j w_j`` and the penalty ``alpha / sum_j w_j``.
+
+    Computed once for all samples: the samples' terms may then be evaluated
+    in any number of parts (blocks, partitions of a cluster) and added.
+
+    Returns
+    -------
+    scale : ndarray of shape (n,), float64
+    penalty : float
+    """
     sample_weight = np.asarray(sample_weight, dtype=np.float64)
     relative = sample_weight / sample_weight.max()
     total_weight = float(np.sum(relative))  # in [1, n]: no overflow
-    scale = relative / total_weight
     # alpha / sum_i w_i, without forming the sum of the raw weights
-    penalty = alpha / sample_weight.max() / total_weight
+    return relative / total_weight, alpha / sample_weight.max() / total_weight
+
+
+def data_terms(params, workspace, alignment, loss, targets, scale):
+    """The data part of the objective over the samples of one workspace.
+
+    Parameters
+    ----------
+    params, workspace, alignment, loss, targets
+        As for :func:`loss_and_gradient`; ``targets`` belong to the
+        workspace's samples.
+    scale : ndarray of shape (n,)
+        The workspace's samples' factors from :func:`objective_scaling`.
+
+    Returns
+    -------
+    value : float
+        The weighted loss of these samples (no penalty).
+    pieces : dict of str -> ndarray
+        Unpenalised gradient sums in the block layout, float64: the pieces
+        of several workspaces are added, then :func:`finish_objective`
+        turns the sum into gradients.
+    """
+    spec = ALIGNMENTS[alignment]
+    D, K = workspace.n_features, workspace.segments.n_heads
+    proj = _projections(params, spec, D, K, workspace.dtype)
 
     def term(unit, buffers):
         evaluate = _long_sample_term if isinstance(unit, _LongSample) else _block_term
@@ -309,7 +354,22 @@ def loss_and_gradient(params, workspace, alignment, loss, targets, sample_weight
         else:
             for name, array in part.items():
                 pieces[name] += array
+    return value, pieces
 
+
+def finish_objective(params, alignment, value, pieces, n_features, n_heads, penalty):
+    """Gradient sums of :func:`data_terms` -> the objective and its gradient.
+
+    Adds the penalty (``penalty`` from :func:`objective_scaling`).
+
+    Returns
+    -------
+    value : float
+    grads : dict of str -> ndarray
+        Same keys and shapes as ``params``; never views of ``pieces``.
+    """
+    spec = ALIGNMENTS[alignment]
+    D, K = n_features, n_heads
     rows, head = pieces["in"], pieces["head"]  # rows [x; 1; u]
     grads = spec.finish(params, np.concatenate([rows[:D], rows[D + 1 :]]), rows[D])
     grads.update({name: pieces[name] for name, _ in spec.params if name in pieces})

@@ -29,7 +29,7 @@ from threadpoolctl import ThreadpoolController
 
 from ._alignments import ALIGNMENTS, param_layout
 from ._attention import attend, loss_and_gradient
-from ._collections import check_collections
+from ._collections import _is_dask_collection, check_collections
 from ._compat import Interval, StrOptions, check_sample_weight
 from ._segments import Segments
 from ._workspace import Workspace
@@ -211,8 +211,16 @@ def _standardise(Y, weights):
     return centred / scale, (mean, scale)
 
 
-def _scale_advice(elements):
+def _advice_stride(n_elements):
+    """Every how many elements :func:`_scale_advice` reads one: about 10,000 in all."""
+    return max(1, int(n_elements) // 10_000)
+
+
+def _scale_advice(rows):
     """Advice to standardise the elements, or "" if they look standardised.
+
+    ``rows`` are every :func:`_advice_stride`-th element (a strided sample
+    suffices), however the elements are stored.
 
     With elements far from unit scale the alignment MLP saturates (large
     values) or the penalty pins the model to mean pooling (tiny values):
@@ -220,7 +228,6 @@ def _scale_advice(elements):
     standard deviations, or when every feature's deviation is below 0.1.
     One rare binary feature among standardised ones is fine.
     """
-    rows = elements[:: max(1, elements.shape[0] // 10_000)]  # a strided sample suffices
     top = np.abs(rows).max(axis=0).astype(np.float64)
     top[top == 0] = 1.0
     rows = rows / top  # no square overflows
@@ -270,6 +277,52 @@ def _user_stacklevel():
     while frame is not None and frame.f_code.co_filename.startswith(_LIBRARY_DIRS):
         frame, level = frame.f_back, level + 1
     return level
+
+
+class _InMemoryData:
+    """Training data packed in this process: the fit's default source of the objective.
+
+    The interface that :meth:`BaseAttention._fit_from` expects of training
+    data (see also :class:`~._dask.DaskTrainingData`): ``n_samples``,
+    ``n_features``, ``dtype``, :meth:`local`, :meth:`advice_rows`,
+    :meth:`objective` and :meth:`close`.
+    """
+
+    def __init__(self, X, estimator):
+        self._packed = check_collections(X, estimator=estimator, reset=True)
+        self.n_samples = self._packed.n_samples
+        self.n_features = self._packed.elements.shape[1]
+        self.dtype = self._packed.elements.dtype
+
+    def local(self, array):
+        """y or sample_weight in this process (a dask array is computed)."""
+        return array.compute() if _is_dask_collection(array) else array
+
+    def advice_rows(self):
+        """The elements that :func:`_scale_advice` reads."""
+        elements = self._packed.elements
+        return elements[:: _advice_stride(elements.shape[0])]
+
+    def objective(self, n_heads, alignment, loss, targets, weights, alpha):
+        """``params -> (value, grads)`` of :func:`~._attention.loss_and_gradient`.
+
+        The workspace holds its own copy of the elements, cut into blocks
+        that do not depend on the thread count (the same model on any
+        machine); threads evaluate blocks in parallel.  The packed input is
+        released.
+        """
+        packed, self._packed = self._packed, None
+        segments = Segments(packed.offsets, n_heads)
+        workspace = Workspace(packed.elements, segments, n_threads=_n_threads())
+        del packed
+
+        def evaluate(params):
+            return loss_and_gradient(params, workspace, alignment, loss, targets, weights, alpha)
+
+        return evaluate
+
+    def close(self):
+        """Nothing to release: the workspace goes with the objective."""
 
 
 class BaseAttention(BaseEstimator):
@@ -345,17 +398,35 @@ class BaseAttention(BaseEstimator):
 
     def _fit_from(self, previous, X, y, sample_weight):
         """Fit, starting from the attributes ``previous`` (warm start) if given."""
-        packed = check_collections(X, estimator=self, reset=True)
+        data = self._training_data(X)
+        try:
+            self._fit_data(previous, data, y, sample_weight)
+        finally:
+            data.close()
+
+    def _training_data(self, X):
+        """X validated and packed: in this process, or on the workers of a dask cluster."""
+        if _is_dask_collection(X):
+            from ._dask import training_data  # dask only when the user brings it
+
+            return training_data(X, self)
+        return _InMemoryData(X, self)
+
+    def _fit_data(self, previous, data, y, sample_weight):
+        """Fit on ``data`` (see :class:`_InMemoryData`), whatever holds the elements."""
         if y is None:
             raise ValueError(
                 f"{type(self).__name__} requires y to be passed, but the target y is None."
             )
-        encoded = self._encode_targets(y, packed.n_samples)
+        encoded = self._encode_targets(data.local(y), data.n_samples)
         targets, loss = encoded.values, encoded.loss
         if previous is not None:
             self._check_same_problem(previous)
         sample_weight = check_sample_weight(
-            sample_weight, packed.offsets[:-1], dtype=np.float64, ensure_non_negative=True
+            data.local(sample_weight),
+            np.arange(data.n_samples),
+            dtype=np.float64,
+            ensure_non_negative=True,
         )
         weights, alpha = _combine_weights(self.alpha, sample_weight, encoded.class_weights)
         target_scaling = None
@@ -364,33 +435,25 @@ class BaseAttention(BaseEstimator):
             # targets, the fitted head is mapped back to y's units
             targets, target_scaling = _standardise(targets, weights)
 
-        dtype = packed.elements.dtype
+        dtype = data.dtype
         layout = param_layout(
             self.alignment,
-            packed.elements.shape[1],
+            data.n_features,
             self.n_heads,
             self.hidden_size,
             encoded.n_outputs,
             self.embedding_size,
         )
         theta0 = self._initial_theta(layout, previous, target_scaling)
-        segments = Segments(packed.offsets, self.n_heads)
-        advice = _scale_advice(packed.elements)
+        advice = _scale_advice(data.advice_rows())
         if advice:
             warnings.warn(advice, UserWarning, stacklevel=_user_stacklevel())
         advice = _failure_advice(advice, alpha / weights.sum())
-        # the workspace holds its own copy of the elements, cut into blocks
-        # that do not depend on the thread count (the same model on any
-        # machine); threads evaluate blocks in parallel
-        workspace = Workspace(packed.elements, segments, n_threads=_n_threads())
-        del packed
         targets = targets.astype(dtype, copy=False) if targets.dtype.kind == "f" else targets
+        evaluate = data.objective(self.n_heads, self.alignment, loss, targets, weights, alpha)
 
         def objective(theta):
-            params = _unpack(theta, layout, dtype)
-            value, grads = loss_and_gradient(
-                params, workspace, self.alignment, loss, targets, weights, alpha
-            )
+            value, grads = evaluate(_unpack(theta, layout, dtype))
             return value, _pack(grads, layout).astype(np.float64)
 
         # the threads over blocks are the parallelism: BLAS runs on one
@@ -593,6 +656,12 @@ class BaseAttention(BaseEstimator):
             result = result.astype(dtype) + np.asarray(self.intercepts_["head"], dtype=dtype)
         return packed, result
 
+    def _lazy(self, method, X):
+        """``method(X)`` for a dask array X: a lazy dask array, computed block by block."""
+        from ._dask import map_samples  # dask only when the user brings it
+
+        return map_samples(self, method, X)
+
     def _head_output(self, X):
         """The linear head's output (n, n_outputs), in ``_head_dtype`` or X's float dtype."""
         return self._forward(X, "head")[1]
@@ -604,17 +673,21 @@ class BaseAttention(BaseEstimator):
         ----------
         X : array-like of shape (n_samples, n_features), ndarray of shape \
                 (n_samples, n_steps, n_features), or list of array-likes
-            Samples in any form of the data model.  A 2D array is that many
-            samples of one element each: for one bag, pass ``[bag]``.
+            Samples in any form of the data model, or a 2D / 3D dask array
+            chunked along samples.  A 2D array is that many samples of one
+            element each: for one bag, pass ``[bag]``.
 
         Returns
         -------
-        weights : ndarray of shape (n_samples, n_steps, n_heads) or list
+        weights : ndarray of shape (n_samples, n_steps, n_heads), list or dask array
             For 2D input ``n_steps`` is 1 (every weight is 1); for 3D input
             padding gets weight 0; for a ragged list, a list of
             ``(n_elements_i, n_heads)`` arrays.  Each sample's weights sum to
-            1 per head.
+            1 per head.  For a dask array, a lazy dask array of the 2D/3D
+            shape, chunked along samples as X.
         """
+        if _is_dask_collection(X):
+            return self._lazy("attention_weights", X)
         packed, weights = self._forward(X, "weights")
         if packed.form == "2d":
             return weights[:, None, :]

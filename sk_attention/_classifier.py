@@ -4,7 +4,7 @@ import numpy as np
 from scipy.special import expit, log_expit, log_softmax, softmax
 from sklearn.base import ClassifierMixin
 
-from ._base import BaseAttention
+from ._base import BaseAttention, _is_dask_collection
 from ._compat import StrOptions
 from ._targets import encode_classes
 
@@ -155,6 +155,11 @@ class AttentionClassifier(ClassifierMixin, BaseAttention):
                 (n_samples, n_steps, n_features), or list of array-likes
             Training samples: one element per row (2D), NaN-padded
             sequences (3D) or a ragged list of ``(n_elements_i, n_features)``.
+            A 2D or 3D dask array chunked along samples, or a
+            ``dask.bag.Bag`` of 2D arrays (y then in the bag's order), is
+            validated and packed on the workers of the current
+            ``distributed.Client`` and stays there for the whole fit
+            (without a client, dask computes it and the fit is in memory).
         y : array-like of shape (n_samples,)
             Class labels.
         sample_weight : array-like of shape (n_samples,), default=None
@@ -175,12 +180,16 @@ class AttentionClassifier(ClassifierMixin, BaseAttention):
         X : array-like, 3D ndarray or list of array-likes
             Samples in any form of the data model.  A 2D array is that many
             samples of one element each: to predict one bag, pass ``[bag]``.
+            A 2D or 3D dask array chunked along samples gives a lazy dask
+            array, computed block by block.
 
         Returns
         -------
         scores : ndarray
             Positive values favour ``classes_[1]`` in the binary case.
         """
+        if _is_dask_collection(X):
+            return self._lazy("decision_function", X)
         logits = self._head_output(X)
         return logits[:, 0] if logits.shape[1] == 1 else logits
 
@@ -192,11 +201,15 @@ class AttentionClassifier(ClassifierMixin, BaseAttention):
         X : array-like, 3D ndarray or list of array-likes
             Samples in any form of the data model.  A 2D array is that many
             samples of one element each: to predict one bag, pass ``[bag]``.
+            A 2D or 3D dask array chunked along samples gives a lazy dask
+            array, computed block by block.
 
         Returns
         -------
         proba : ndarray of shape (n_samples, n_classes)
         """
+        if _is_dask_collection(X):
+            return self._lazy("predict_proba", X)
         # float64 so that tiny probabilities do not underflow to 0
         logits = self._head_output(X).astype(np.float64)
         if logits.shape[1] == 1:
@@ -211,11 +224,15 @@ class AttentionClassifier(ClassifierMixin, BaseAttention):
         X : array-like, 3D ndarray or list of array-likes
             Samples in any form of the data model.  A 2D array is that many
             samples of one element each: to predict one bag, pass ``[bag]``.
+            A 2D or 3D dask array chunked along samples gives a lazy dask
+            array, computed block by block.
 
         Returns
         -------
         log_proba : ndarray of shape (n_samples, n_classes)
         """
+        if _is_dask_collection(X):
+            return self._lazy("predict_log_proba", X)
         logits = self._head_output(X).astype(np.float64)
         if logits.shape[1] == 1:
             return np.column_stack([log_expit(-logits[:, 0]), log_expit(logits[:, 0])])
@@ -229,12 +246,41 @@ class AttentionClassifier(ClassifierMixin, BaseAttention):
         X : array-like, 3D ndarray or list of array-likes
             Samples in any form of the data model.  A 2D array is that many
             samples of one element each: to predict one bag, pass ``[bag]``.
+            A 2D or 3D dask array chunked along samples gives a lazy dask
+            array, computed block by block.
 
         Returns
         -------
         y_pred : ndarray of shape (n_samples,)
         """
+        if _is_dask_collection(X):
+            return self._lazy("predict", X)
         logits = self._head_output(X)
         if logits.shape[1] == 1:
             return self.classes_[(logits[:, 0] > 0).astype(int)]
         return self.classes_[np.argmax(logits, axis=1)]
+
+    def score(self, X, y, sample_weight=None):
+        """Mean accuracy of :meth:`predict` on ``X`` against ``y``.
+
+        As ``ClassifierMixin.score``; for a dask array X the predictions are
+        computed on the workers, block by block, and only they come back.
+
+        Parameters
+        ----------
+        X : array-like, 3D ndarray, list of array-likes or dask array
+            Samples in any form of the data model.
+        y : array-like of shape (n_samples,)
+            True labels (a dask array is computed).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weight of each sample.
+
+        Returns
+        -------
+        score : float
+        """
+        if _is_dask_collection(X):
+            from ._dask import score  # dask only when the user brings it
+
+            return score(self, X, y, sample_weight)
+        return super().score(X, y, sample_weight)

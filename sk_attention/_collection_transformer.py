@@ -6,6 +6,10 @@
 DataFrames under pandas or polars output, so the feature names travel to
 the next step of a Pipeline.  sklearn's automatic output wrapping is
 switched off here and applied by hand.
+
+A dask array (2D or 3D, chunked along samples) is transformed lazily, block
+by block, into a dask array of the same form (see :func:`~._dask.map_samples`);
+``set_output`` does not apply to it.
 """
 
 import numpy as np
@@ -13,7 +17,12 @@ from scipy import sparse
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from ._collections import FeatureNamedArray, _sample_list, check_collections
+from ._collections import (
+    FeatureNamedArray,
+    _is_dask_collection,
+    _sample_list,
+    check_collections,
+)
 from ._compat import get_output_config, wrap_data_with_container
 
 
@@ -55,6 +64,10 @@ class CollectionTransformer(TransformerMixin, BaseEstimator, auto_wrap_output_ke
     def _allow_nan(self):
         return False
 
+    def _dask_output_dtype(self, dtype):
+        """dtype of the output for input of float ``dtype``, known before computing it."""
+        return dtype
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.three_d_array = True
@@ -78,8 +91,14 @@ class CollectionTransformer(TransformerMixin, BaseEstimator, auto_wrap_output_ke
             pandas or polars output, an ndarray whose ``columns`` attribute
             names the features), a ragged collection gives a list of
             ``(n_elements_i, n_features_out)`` arrays (DataFrames under pandas
-            or polars output).
+            or polars output).  A 2D or 3D dask array chunked along samples
+            gives a lazy dask array of the same form, transformed block by
+            block.
         """
+        if _is_dask_collection(X):
+            from ._dask import map_samples  # dask only when the user brings it
+
+            return map_samples(self, "transform", X, allow_nan=self._allow_nan())
         check_is_fitted(self)
         packed = check_collections(X, estimator=self, reset=False, allow_nan=self._allow_nan())
         out = _dense(self._transform_elements(packed))

@@ -16,6 +16,7 @@ the data came in, except :meth:`PackedCollections.unpack`, which puts
 per-element results back into the form the user gave.
 """
 
+import sys
 import warnings
 from dataclasses import dataclass
 
@@ -89,6 +90,15 @@ class PackedCollections:
             out[self.mask] = values
             return out
         return np.split(values, self.offsets[1:-1])
+
+
+def _is_dask_collection(X):
+    """Whether X is a dask collection, without importing dask.
+
+    No dask collection can exist unless the user imported dask.
+    """
+    dask = sys.modules.get("dask")
+    return dask is not None and dask.is_dask_collection(X)
 
 
 def _float_dtype(dtype):
@@ -208,8 +218,12 @@ _IMPUTE_ADVICE = (
 )
 
 
-def _check_finite_elements(elements, offsets, allow_nan, form):
-    """Raise naming the first sample (and its element) with inf, or NaN when not allowed."""
+def _check_finite_elements(elements, offsets, allow_nan, form, first_sample=0):
+    """Raise naming the first sample (and its element) with inf, or NaN when not allowed.
+
+    ``first_sample`` is the index of the first of these samples in the whole
+    data (a partition of a dask array is validated on its own).
+    """
     infinite = np.isinf(elements).any(axis=1)
     bad = infinite if allow_nan else infinite | np.isnan(elements).any(axis=1)
     if not bad.any():
@@ -217,6 +231,7 @@ def _check_finite_elements(elements, offsets, allow_nan, form):
     first = np.flatnonzero(bad)[0]
     sample = np.searchsorted(offsets, first, side="right") - 1
     element = first - offsets[sample]
+    sample += first_sample
     if infinite[first]:
         raise ValueError(f"sample {sample} contains infinity in element {element}.")
     if form == "3d":  # DESIGN's wording: an all-NaN element would have been padding
@@ -224,7 +239,7 @@ def _check_finite_elements(elements, offsets, allow_nan, form):
     raise ValueError(f"sample {sample} contains NaN in element {element}; {_IMPUTE_ADVICE}.")
 
 
-def _pack_3d(X, allow_nan):
+def _pack_3d(X, allow_nan, first_sample=0):
     _reject_text_and_masks(X, "X")
     X = _reject_nonnumeric(np.asarray(X), "X")
     X = X.astype(_float_dtype(X.dtype), copy=False)
@@ -240,18 +255,18 @@ def _pack_3d(X, allow_nan):
     empty = ~mask.any(axis=1)
     if empty.any():
         raise ValueError(
-            f"sample {np.flatnonzero(empty)[0]} has no elements (only padding); "
+            f"sample {first_sample + np.flatnonzero(empty)[0]} has no elements (only padding); "
             "every sample needs at least one."
         )
     elements = np.ascontiguousarray(X[mask])
     offsets = np.concatenate([[0], np.cumsum(mask.sum(axis=1))]).astype(np.int64)
-    _check_finite_elements(elements, offsets, allow_nan, "3d")
+    _check_finite_elements(elements, offsets, allow_nan, "3d", first_sample)
     return PackedCollections(elements, offsets, "3d", mask)
 
 
-def _pack_ragged(X, allow_nan):
+def _pack_ragged(X, allow_nan, first_sample=0):
     samples = []
-    for i, item in enumerate(X):
+    for i, item in enumerate(X, start=first_sample):
         where = f"sample {i}"
         if sparse.issparse(item):
             raise TypeError(
@@ -277,7 +292,7 @@ def _pack_ragged(X, allow_nan):
     dtype = np.float32 if all(s.dtype == np.float32 for s in samples) else np.float64
     elements = np.concatenate(samples).astype(dtype, copy=False)
     offsets = np.concatenate([[0], np.cumsum([len(s) for s in samples])]).astype(np.int64)
-    _check_finite_elements(elements, offsets, allow_nan, "ragged")
+    _check_finite_elements(elements, offsets, allow_nan, "ragged", first_sample)
     return PackedCollections(np.ascontiguousarray(elements), offsets, "ragged")
 
 

@@ -7,7 +7,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._compat import HasMethods, check_feature_names_in
 from ._collection_transformer import CollectionTransformer
-from ._collections import check_collections
+from ._collections import _is_dask_collection, check_collections
 
 __all__ = ["ElementwiseTransformer"]
 
@@ -58,6 +58,12 @@ class ElementwiseTransformer(CollectionTransformer, auto_wrap_output_keys=("tran
     def _allow_nan(self):
         return get_tags(self.transformer).input_tags.allow_nan
 
+    def _dask_output_dtype(self, dtype):
+        """The input's float dtype if the wrapped transformer preserves it, else float64."""
+        tags = get_tags(self.transformer_).transformer_tags
+        preserved = tags.preserves_dtype if tags is not None else []
+        return dtype if dtype.name in preserved else np.dtype(np.float64)
+
     def fit(self, X, y=None, **fit_params):
         """Fit the wrapped transformer on all elements stacked.
 
@@ -65,7 +71,12 @@ class ElementwiseTransformer(CollectionTransformer, auto_wrap_output_keys=("tran
         ----------
         X : array-like of shape (n_samples, n_features), ndarray of shape \
                 (n_samples, n_steps, n_features), or list of array-likes
-            Samples in any form of the data model.
+            Samples in any form of the data model.  A dask array (2D or 3D,
+            chunked along samples) is computed into this process for the
+            fit: the wrapped transformer is an arbitrary one, fitted on all
+            elements at once.  (For StandardScaler a blockwise fit of means
+            and variances would keep X on the workers; not done yet.)
+            ``transform`` stays lazy and blockwise.
         y : array-like of shape (n_samples,), default=None
             Per-sample targets; repeated for every element of the sample
             when given.
@@ -78,6 +89,10 @@ class ElementwiseTransformer(CollectionTransformer, auto_wrap_output_keys=("tran
             Fitted transformer.
         """
         self._validate_params()
+        if _is_dask_collection(X):
+            from ._dask import computed  # dask only when the user brings it
+
+            X, y = computed(X, y)
         packed = check_collections(X, estimator=self, reset=True, allow_nan=self._allow_nan())
         if y is not None:
             y = np.repeat(np.asarray(y), packed.lengths, axis=0)

@@ -4,7 +4,7 @@ import numpy as np
 from sklearn.base import TransformerMixin
 from sklearn.utils.multiclass import type_of_target
 
-from ._base import BaseAttention
+from ._base import BaseAttention, _is_dask_collection
 from ._compat import StrOptions, check_feature_names_in
 from ._targets import encode_classes, encode_continuous
 
@@ -145,6 +145,11 @@ class AttentionPooling(TransformerMixin, BaseAttention):
         X : array-like of shape (n_samples, n_features), ndarray of shape \
                 (n_samples, n_steps, n_features), or list of array-likes
             Training samples in any form of the data model.
+            A 2D or 3D dask array chunked along samples, or a
+            ``dask.bag.Bag`` of 2D arrays (y then in the bag's order), is
+            validated and packed on the workers of the current
+            ``distributed.Client`` and stays there for the whole fit
+            (without a client, dask computes it and the fit is in memory).
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             Labels or continuous targets that the attention learns to serve.
             Required: None raises a ValueError.
@@ -166,6 +171,8 @@ class AttentionPooling(TransformerMixin, BaseAttention):
         X : array-like, 3D ndarray or list of array-likes
             Samples in any form of the data model.  A 2D array is that many
             samples of one element each: to predict one bag, pass ``[bag]``.
+            A 2D or 3D dask array chunked along samples gives a lazy dask
+            array, computed block by block.
 
         Returns
         -------
@@ -174,6 +181,8 @@ class AttentionPooling(TransformerMixin, BaseAttention):
             elements (followed by their embeddings); in X's dtype when it is
             float32, else float64.
         """
+        if _is_dask_collection(X):
+            return self._lazy("transform", X)
         return self._forward(X, "pooled")[1]
 
     def get_feature_names_out(self, input_features=None):

@@ -7,7 +7,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._compat import Interval, check_feature_names_in
 from ._collection_transformer import CollectionTransformer
-from ._collections import check_collections, step_positions
+from ._collections import _is_dask_collection, check_collections, step_positions
 
 __all__ = ["PositionalEncoding"]
 
@@ -97,7 +97,8 @@ class PositionalEncoding(CollectionTransformer, auto_wrap_output_keys=("transfor
         ----------
         X : array-like of shape (n_samples, n_features), ndarray of shape \
                 (n_samples, n_steps, n_features), or list of array-likes
-            Samples in any form of the data model.
+            Samples in any form of the data model.  A dask array (2D or 3D,
+            chunked along samples) is not computed: only its width is read.
         y : None
             Ignored.
 
@@ -107,6 +108,11 @@ class PositionalEncoding(CollectionTransformer, auto_wrap_output_keys=("transfor
             Fitted transformer.
         """
         self._validate_params()
+        if _is_dask_collection(X):
+            from ._dask import record_width  # dask only when the user brings it
+
+            record_width(self, X)  # the elements are checked block by block in transform
+            return self
         check_collections(X, estimator=self, reset=True, allow_nan=self._allow_nan())
         return self
 

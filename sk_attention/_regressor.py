@@ -3,7 +3,7 @@
 import numpy as np
 from sklearn.base import RegressorMixin
 
-from ._base import BaseAttention
+from ._base import BaseAttention, _is_dask_collection
 from ._targets import encode_continuous
 
 __all__ = ["AttentionRegressor"]
@@ -99,6 +99,11 @@ class AttentionRegressor(RegressorMixin, BaseAttention):
         X : array-like of shape (n_samples, n_features), ndarray of shape \
                 (n_samples, n_steps, n_features), or list of array-likes
             Training samples in any form of the data model.
+            A 2D or 3D dask array chunked along samples, or a
+            ``dask.bag.Bag`` of 2D arrays (y then in the bag's order), is
+            validated and packed on the workers of the current
+            ``distributed.Client`` and stays there for the whole fit
+            (without a client, dask computes it and the fit is in memory).
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             Targets.
         sample_weight : array-like of shape (n_samples,), default=None
@@ -119,6 +124,8 @@ class AttentionRegressor(RegressorMixin, BaseAttention):
         X : array-like, 3D ndarray or list of array-likes
             Samples in any form of the data model.  A 2D array is that many
             samples of one element each: to predict one bag, pass ``[bag]``.
+            A 2D or 3D dask array chunked along samples gives a lazy dask
+            array, computed block by block.
 
         Returns
         -------
@@ -126,8 +133,35 @@ class AttentionRegressor(RegressorMixin, BaseAttention):
             The shape of the y given to fit; float64 (the attention runs in
             float32 for float32 X, the intercept is added in float64).
         """
+        if _is_dask_collection(X):
+            return self._lazy("predict", X)
         output = self._head_output(X)
         return output[:, 0] if self._y_1d else output
+
+    def score(self, X, y, sample_weight=None):
+        """Coefficient of determination R^2 of :meth:`predict` on ``X`` against ``y``.
+
+        As ``RegressorMixin.score``; for a dask array X the predictions are
+        computed on the workers, block by block, and only they come back.
+
+        Parameters
+        ----------
+        X : array-like, 3D ndarray, list of array-likes or dask array
+            Samples in any form of the data model.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            True targets (a dask array is computed).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weight of each sample.
+
+        Returns
+        -------
+        score : float
+        """
+        if _is_dask_collection(X):
+            from ._dask import score  # dask only when the user brings it
+
+            return score(self, X, y, sample_weight)
+        return super().score(X, y, sample_weight)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

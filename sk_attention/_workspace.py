@@ -181,6 +181,22 @@ class Workspace:
         for _ in range(self.n_threads):
             self._idle_buffers.put(_Buffers(P.dtype))
 
+    def stored_elements(self):
+        """The packed elements (N, D), rebuilt from the stored blocks.
+
+        A workspace built with ``store=True`` keeps its elements only as
+        ``[x | 1].T`` block by block; this gives them back in packed order
+        (for pickling a workspace without holding its elements twice).
+        """
+        blocks = [piece for unit in self.units for piece in getattr(unit, "pieces", [unit])]
+        if any(block._stored is None for block in blocks):
+            raise ValueError("Only a workspace built with store=True holds its elements.")
+        D = self.n_features
+        elements = np.empty((self.segments.n_elements, D), dtype=self.dtype)
+        for block in blocks:
+            elements[block.elements] = block._stored[:D].T
+        return elements
+
     def map(self, function):
         """``function(unit, buffers)`` for every unit, the results in unit order.
 

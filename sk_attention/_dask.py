@@ -1,0 +1,604 @@
+"""Fitting and inference on dask arrays: the elements stay on the workers.
+
+Imported only when the user passes a dask collection (``import
+sk_attention`` never imports dask).  :func:`training_data` gives the fit of
+:class:`~._base.BaseAttention` the same interface as the in-memory
+:class:`~._base._InMemoryData`, so target encoding, weights, initialisation,
+warm start and L-BFGS-B are the same code whichever holds the elements.
+
+With a ``distributed.Client``:
+
+1. every chunk of X is validated and packed by a task on the worker that
+   computes it (errors name the sample's index in the whole of X); a
+   ``dask.bag.Bag`` of 2D arrays (ragged samples) is computed partition by
+   partition on the workers first, so that each partition's length, and
+   hence the index of its first sample, is known before it is packed there;
+2. each packed partition, with its samples' targets and loss factors,
+   becomes a :class:`_Partition` (a :class:`~._workspace.Workspace` of its
+   own) that stays in that worker's memory, held by a future, for the whole
+   fit;
+3. every evaluation of the objective is one task per partition, pinned to
+   the worker holding it: the parameters go out, the partition's loss and
+   unpenalised gradient sums (:func:`~._attention.data_terms`) come back,
+   and the client adds them in partition order before the penalty
+   (:func:`~._attention.finish_objective`).
+
+The partitions cut the samples into other blocks than the in-memory fit,
+and their sums are added in another order: the parameters agree with an
+in-memory fit's to rounding (relative 1e-10), not to the bit.  X in one
+chunk is cut into the in-memory fit's blocks and gives its parameters to
+the bit.
+
+Without a client, dask's default scheduler computes X here and the fit is
+the in-memory one.
+
+Inference (:func:`map_samples`) is lazy and blockwise, as dask-ml's
+``ParallelPostFit``: one task per chunk of X calls the NumPy method on its
+block, and the result is a dask array chunked along samples as X is.
+
+dask is imported inside the functions, not at the top: the module can be
+imported (by doctest collection, say) where dask is not installed.
+"""
+
+import sys
+
+import numpy as np
+
+from ._attention import data_terms, finish_objective, objective_scaling
+from ._base import _advice_stride, _InMemoryData
+from ._collections import (
+    _check_3d_names,
+    _check_finite_elements,
+    _check_width,
+    _float_dtype,
+    _pack_3d,
+    _pack_ragged,
+    _reject_nonnumeric,
+)
+from ._segments import Segments
+from ._workspace import Workspace
+
+__all__ = [
+    "DaskTrainingData",
+    "computed",
+    "map_samples",
+    "record_width",
+    "score",
+    "training_data",
+]
+
+
+def _current_client():
+    """The current ``distributed.Client``, or None (then dask's default scheduler)."""
+    distributed = sys.modules.get("distributed")  # no client exists unless it was imported
+    if distributed is None:
+        return None
+    try:
+        return distributed.get_client()
+    except ValueError:  # no client
+        return None
+
+
+def _is_bag(X):
+    bag = sys.modules.get("dask.bag")
+    return bag is not None and isinstance(X, bag.Bag)
+
+
+def _check_dask_array(X, bags=False):
+    """Shape, dtype and chunks a fit on a dask array needs; raise a clear ValueError.
+
+    ``bags``: whether a ``dask.bag.Bag`` is accepted too (then not checked here).
+    """
+    if bags and _is_bag(X):
+        return
+    if not hasattr(X, "chunks") or not hasattr(X, "to_delayed"):
+        if bags:
+            also = ", or a dask.bag.Bag of 2D arrays (n_elements_i, n_features)"
+        elif _is_bag(X):
+            also = " (a dask.bag.Bag is accepted by fit only, so far)"
+        else:
+            also = ""
+        raise ValueError(
+            f"X is a dask collection of type {type(X).__name__}; pass a dask array, "
+            f"2D (n_samples, n_features) or 3D (n_samples, n_steps, n_features){also}."
+        )
+    if X.ndim not in (2, 3):
+        raise ValueError(
+            f"X is a {X.ndim}D dask array; pass a 2D (n_samples, n_features) or 3D "
+            "NaN-padded (n_samples, n_steps, n_features) dask array."
+        )
+    if any(np.isnan(size) for sizes in X.chunks for size in sizes):
+        raise ValueError(
+            "X is a dask array of unknown chunk sizes; call X.compute_chunk_sizes() first."
+        )
+    split = [axis for axis in range(1, X.ndim) if len(X.chunks[axis]) > 1]
+    if split:
+        whole = ", ".join(f"{axis}: -1" for axis in range(1, X.ndim))
+        raise ValueError(
+            f"X is chunked along axis {split[0]}, but a dask array must be chunked along "
+            f"samples (axis 0) only, each chunk holding whole samples: "
+            f"X.rechunk({{{whole}}})."
+        )
+    if X.dtype.kind in "USc":
+        what = "complex numbers" if X.dtype.kind == "c" else "strings"
+        raise ValueError(f"X holds {what} (dtype {X.dtype}); attention needs real numbers.")
+    if X.shape[0] == 0:
+        raise ValueError("X has 0 samples; at least 1 is required.")
+    if X.shape[-1] == 0:
+        raise ValueError("X has 0 feature(s) per element; at least 1 is required.")
+    if X.ndim == 3 and X.shape[1] == 0:
+        raise ValueError("sample 0 has no elements; every sample needs at least one.")
+
+
+def training_data(X, estimator):
+    """The training data of a fit on the dask array or bag ``X``.
+
+    Sets ``n_features_in_`` (and removes ``feature_names_in_``: dask
+    collections bring no names) on ``estimator``, as the in-memory
+    validation does.
+
+    Returns
+    -------
+    data : DaskTrainingData or _InMemoryData
+        On the current ``distributed.Client``'s workers if there is one;
+        otherwise X computed by dask's default scheduler, in memory.
+    """
+    _check_dask_array(X, bags=True)
+    client = _current_client()
+    if client is None:
+        # a bag computes to the list of its items: a ragged collection
+        return _InMemoryData(X.compute(), estimator)
+    if _is_bag(X):
+        data = _bag_training_data(X, client)
+    else:
+        data = _array_training_data(X, client)
+    _check_width(estimator, data.n_features, reset=True)
+    _check_3d_names(estimator, None, reset=True)
+    return data
+
+
+# -- on the workers ----------------------------------------------------------
+
+
+class _Packed:
+    """A validated chunk: its real elements (N_p, D) and sample offsets."""
+
+    def __init__(self, elements, offsets):
+        self.elements = elements
+        self.offsets = offsets
+
+
+def _pack_chunk(chunk, first_sample, allow_nan=False):
+    """Validate and pack one chunk; errors name samples by their index in all of X."""
+    if chunk.ndim == 3:
+        packed = _pack_3d(chunk, allow_nan=allow_nan, first_sample=first_sample)
+        return _Packed(packed.elements, packed.offsets)
+    chunk = _reject_nonnumeric(np.asarray(chunk), "X")
+    # an own copy: the chunk (or the array it is a view of) is released
+    elements = np.array(chunk, dtype=_float_dtype(chunk.dtype), order="C")
+    offsets = np.arange(elements.shape[0] + 1, dtype=np.int64)
+    _check_finite_elements(elements, offsets, allow_nan, "2d", first_sample)
+    return _Packed(elements, offsets)
+
+
+def _pack_items(items, first_sample):
+    """Validate and pack a bag partition's 2D arrays; errors name samples in all of X."""
+    packed = _pack_ragged(list(items), allow_nan=False, first_sample=first_sample)
+    return _Packed(packed.elements, packed.offsets)
+
+
+def _describe(packed):
+    """Element width and whether float32: what partitions of a bag must agree on."""
+    return packed.elements.shape[1], packed.elements.dtype == np.float32
+
+
+def _n_elements(packed):
+    return int(packed.offsets[-1])
+
+
+def _strided_rows(packed, start, stride):
+    """The partition's share of every ``stride``-th element of all of X."""
+    return packed.elements[(-start) % stride :: stride].copy()
+
+
+class _Partition:
+    """What one worker holds for a whole fit: a workspace, its targets and factors.
+
+    Pickles (should dask move or spill it) as its packed elements, and
+    rebuilds the workspace when loaded.
+    """
+
+    def __init__(self, workspace, targets, scale):
+        self.workspace = workspace
+        self.targets = targets
+        self.scale = scale
+
+    def __reduce__(self):
+        workspace = self.workspace
+        state = (
+            workspace.stored_elements(),
+            workspace.segments.offsets,
+            workspace.segments.n_heads,
+            self.targets,
+            self.scale,
+        )
+        return _partition, state
+
+
+def _partition(elements, offsets, n_heads, targets, scale):
+    """A :class:`_Partition` of packed elements (the workspace keeps its own copy)."""
+    # one thread per task: the worker's threads are dask's parallelism
+    workspace = Workspace(elements, Segments(offsets, n_heads), n_threads=1)
+    return _Partition(workspace, targets, scale)
+
+
+def _prepare(packed, n_heads, targets, scale, dtype=None):
+    """The partition of a fit; ``dtype``: the fit's (a bag's float32 items may need float64)."""
+    elements = packed.elements if dtype is None else packed.elements.astype(dtype, copy=False)
+    return _partition(elements, packed.offsets, n_heads, targets, scale)
+
+
+def _evaluate(partition, params, alignment, loss):
+    """The partition's loss and unpenalised gradient sums at ``params``."""
+    # as on the client: a line search's trial point may overflow
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        return data_terms(
+            params, partition.workspace, alignment, loss, partition.targets, partition.scale
+        )
+
+
+# -- on the client -------------------------------------------------------------
+
+
+def _raise_first_error(futures):
+    """Wait for ``futures``; re-raise the exception of the first (in order) that failed."""
+    from distributed import wait
+
+    wait(futures)
+    for future in futures:
+        if future.status == "error":
+            future.result()  # raises the task's exception
+
+
+def _map_pinned(client, function, futures, *arguments):
+    """``function(result, *args)`` for each future, on a worker holding that result.
+
+    Pinned (not merely preferred) so that dask never moves a partition to
+    another worker for a small task, nor steals the task.
+    """
+    holders = client.who_has(futures)
+    return [
+        client.submit(
+            function,
+            future,
+            *args,
+            workers=list(holders[future.key]),
+            allow_other_workers=False,
+            pure=False,
+        )
+        for future, *args in zip(futures, *arguments)
+    ]
+
+
+def _array_training_data(X, client):
+    """Every non-empty chunk of the dask array X validated and packed on a worker."""
+    import dask
+
+    sizes = X.chunks[0]
+    firsts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    chunks = X.to_delayed().ravel()
+    tasks = [
+        dask.delayed(_pack_chunk)(chunk, int(first))
+        for chunk, first, size in zip(chunks, firsts, sizes)
+        if size > 0
+    ]
+    packs = client.compute(tasks)
+    try:
+        _raise_first_error(packs)
+    except BaseException:
+        client.cancel(packs)
+        raise
+    sizes = [int(size) for size in sizes if size > 0]
+    return DaskTrainingData(client, packs, sizes, int(X.shape[-1]), _float_dtype(X.dtype))
+
+
+def _bag_training_data(bag, client):
+    """Every non-empty partition of a bag of 2D arrays validated and packed on a worker.
+
+    The partitions' lengths are known only once computed: each is computed
+    (and held) on a worker first, its length comes back, and then it is
+    packed there with the index of its first sample in the whole bag.
+    """
+    # one list of items per partition (a partition may be a lazy iterator)
+    parts = client.compute(bag.map_partitions(list).to_delayed())
+    held = list(parts)
+    try:
+        _raise_first_error(parts)  # e.g. a file that does not load: the user's error
+        sizes = client.gather(_map_pinned(client, len, parts))
+        firsts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        if firsts[-1] == 0:
+            raise ValueError("X has 0 samples; at least 1 is required.")
+        keep = [i for i, size in enumerate(sizes) if size > 0]
+        packs = _map_pinned(
+            client, _pack_items, [parts[i] for i in keep], [int(firsts[i]) for i in keep]
+        )
+        held += packs
+        _raise_first_error(packs)
+        described = client.gather(_map_pinned(client, _describe, packs))
+        width = described[0][0]
+        for i, (other, _) in zip(keep, described):
+            if other != width:  # every sample of a partition has the partition's width
+                raise ValueError(f"sample {firsts[i]} has {other} features, expected {width}.")
+    except BaseException:
+        client.cancel(held)
+        raise
+    # the packed copies are what the fit keeps: dropping the last references
+    # releases the items (cancelling them would cancel the packs, their dependents)
+    del parts, held
+    # float32 only if every item is, as for an in-memory ragged list
+    dtype = np.float32 if all(is_float32 for _, is_float32 in described) else np.float64
+    return DaskTrainingData(client, packs, [sizes[i] for i in keep], width, dtype)
+
+
+class DaskTrainingData:
+    """The elements of a fit packed on the workers of a ``distributed.Client``.
+
+    The interface of :class:`~._base._InMemoryData`.  Built by
+    :func:`_array_training_data` or :func:`_bag_training_data`, which
+    validate and pack every partition (a ValueError names the first bad
+    sample of X; nothing stays on the cluster after it).
+
+    Parameters
+    ----------
+    client : distributed.Client
+    packs : list of Future
+        One validated :class:`_Packed` partition per future, in sample order,
+        none empty.
+    sizes : list of int
+        Number of samples of each partition.
+    n_features : int
+        Element width.
+    dtype : dtype
+        float32 or float64: the dtype of the fit.
+    """
+
+    def __init__(self, client, packs, sizes, n_features, dtype):
+        self._client = client
+        self._packs = packs
+        self._partitions = []
+        self.n_samples = int(sum(sizes))
+        self.n_features = int(n_features)
+        self.dtype = np.dtype(dtype)
+        firsts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        # sample bounds of the partitions
+        self._bounds = [(int(lo), int(hi)) for lo, hi in zip(firsts[:-1], firsts[1:])]
+        try:
+            counts = client.gather(_map_pinned(client, _n_elements, self._packs))
+        except BaseException:
+            self.close()
+            raise
+        self._element_starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+
+    def local(self, array):
+        """y or sample_weight in this process (dask arrays are computed)."""
+        from dask import is_dask_collection
+
+        if array is not None and is_dask_collection(array):
+            return array.compute()
+        return array
+
+    def advice_rows(self):
+        """Every :func:`~._base._advice_stride`-th element of X, as the in-memory fit reads."""
+        stride = _advice_stride(self._element_starts[-1])
+        starts = [int(start) for start in self._element_starts[:-1]]
+        strides = [stride] * len(starts)
+        futures = _map_pinned(self._client, _strided_rows, self._packs, starts, strides)
+        return np.concatenate(self._client.gather(futures))
+
+    def objective(self, n_heads, alignment, loss, targets, weights, alpha):
+        """``params -> (value, grads)``: one task per partition, summed here in order."""
+        client = self._client
+        scale, penalty = objective_scaling(weights, alpha)
+        n = len(self._packs)
+        self._partitions = _map_pinned(
+            client,
+            _prepare,
+            self._packs,
+            [n_heads] * n,
+            [targets[lo:hi] for lo, hi in self._bounds],
+            [scale[lo:hi] for lo, hi in self._bounds],
+            [self.dtype] * n,
+        )
+        _raise_first_error(self._partitions)
+        # the workspaces hold their own copies: the packed chunks can go
+        self._packs = []
+        holders = client.who_has(self._partitions)
+        workers = [list(holders[future.key]) for future in self._partitions]
+
+        def evaluate(params):
+            futures = [
+                client.submit(
+                    _evaluate,
+                    partition,
+                    params,
+                    alignment,
+                    loss,
+                    workers=where,
+                    allow_other_workers=False,
+                    pure=False,
+                )
+                for partition, where in zip(self._partitions, workers)
+            ]
+            value, pieces = 0.0, None
+            for part_value, part in client.gather(futures):  # in partition order
+                value += part_value
+                if pieces is None:
+                    pieces = part
+                else:
+                    for name, array in part.items():
+                        pieces[name] += array
+            return finish_objective(
+                params, alignment, value, pieces, self.n_features, n_heads, penalty
+            )
+
+        return evaluate
+
+    def close(self):
+        """Release everything this fit holds on the cluster."""
+        held = list(self._packs) + list(self._partitions)
+        self._packs, self._partitions = [], []
+        if held:
+            self._client.cancel(held)
+
+
+# -- inference: lazy, partition by partition ------------------------------------
+
+
+def _check_fitted_width(estimator, X):
+    """A dask array fit for ``estimator``'s inference: checked here, before any task."""
+    from sklearn.utils.validation import check_is_fitted
+
+    check_is_fitted(estimator)
+    _check_dask_array(X)
+    _check_width(estimator, int(X.shape[-1]), reset=False)
+    # a dask array has no feature names: sklearn's warning if fitted with some
+    _check_3d_names(estimator, None, reset=False)
+
+
+def _output_spec(estimator, method, X):
+    """dtype and per-sample shape of ``estimator.method(X)``, known without computing."""
+    from sklearn.base import is_classifier
+
+    dtype = np.dtype(_float_dtype(X.dtype))
+    if method == "transform" and hasattr(estimator, "_transform_elements"):
+        # a CollectionTransformer: X's form, with the transformer's width
+        return estimator._dask_output_dtype(dtype), X.shape[1:-1] + (
+            len(estimator.get_feature_names_out()),
+        )
+    head = estimator.coefs_["head"]  # (n_heads * D', n_outputs)
+    n_outputs = head.shape[1]
+    if method == "attention_weights":
+        n_heads = estimator._fitted_model()[2]
+        return dtype, (X.shape[1] if X.ndim == 3 else 1, n_heads)
+    if method == "transform":
+        return dtype, (head.shape[0],)
+    if method in ("predict_proba", "predict_log_proba"):
+        return np.dtype(np.float64), (len(estimator.classes_),)
+    logits_shape = () if n_outputs == 1 else (n_outputs,)
+    if method == "decision_function":
+        return np.dtype(estimator._head_dtype or dtype), logits_shape
+    if is_classifier(estimator):  # predict
+        return estimator.classes_.dtype, ()
+    return np.dtype(np.float64), () if estimator._y_1d else (n_outputs,)
+
+
+def _apply_block(block, estimator, method, dtype, tail, allow_nan, block_info=None):
+    """``estimator.method`` on one NumPy block of samples (on a worker).
+
+    A ValueError that the block's validation explains is raised again with
+    the sample's index in the whole of X (the block knows only its own).
+    """
+    if block.shape[0] == 0:  # an empty chunk: the method refuses 0 samples
+        return np.empty((0,) + tail, dtype=dtype)
+    try:
+        out = getattr(estimator, method)(block)
+    except ValueError:
+        first = block_info[0]["array-location"][0][0] if block_info else 0
+        _pack_chunk(block, first, allow_nan=allow_nan)  # raises the global wording
+        raise
+    if hasattr(out, "to_numpy"):  # set_output's DataFrame
+        out = out.to_numpy()
+    return np.asarray(out).astype(dtype, copy=False)
+
+
+def map_samples(estimator, method, X, allow_nan=False):
+    """``estimator.method(X)`` for a dask array X, as a lazy dask array.
+
+    One task per chunk of X (as dask-ml's ``ParallelPostFit``), each calling
+    the NumPy method on its block; the output is chunked along samples as
+    X is.  The estimator (a copy, so that a later fit does not change this
+    result) is one node of the graph: sent to the workers once per call,
+    not once per block.
+
+    Parameters
+    ----------
+    estimator : fitted estimator
+    method : str
+        "predict", "predict_proba", "predict_log_proba",
+        "decision_function", "transform" or "attention_weights".
+    X : dask array of shape (n_samples, n_features) or (n_samples, n_steps, n_features)
+        Chunked along samples only.
+    allow_nan : bool, default=False
+        Whether NaN inside an element is valid input (for the error of a
+        bad block).
+
+    Returns
+    -------
+    result : dask array
+        Shape ``(n_samples,) + per-sample shape``, chunks ``X.chunks[0]``
+        along samples.
+    """
+    import copy
+
+    import dask
+
+    _check_fitted_width(estimator, X)
+    dtype, tail = _output_spec(estimator, method, X)
+    model = dask.delayed(copy.deepcopy(estimator), pure=False)
+    out_ndim = 1 + len(tail)
+    axes = {}
+    if out_ndim < X.ndim:
+        axes["drop_axis"] = list(range(out_ndim, X.ndim))
+    elif out_ndim > X.ndim:
+        axes["new_axis"] = list(range(X.ndim, out_ndim))
+    return X.map_blocks(
+        _apply_block,
+        model,
+        method,
+        dtype,
+        tuple(int(size) for size in tail),
+        allow_nan,
+        chunks=(X.chunks[0],) + tuple((int(size),) for size in tail),
+        dtype=dtype,
+        meta=np.empty((0,) * out_ndim, dtype=dtype),
+        # a prefix: the keys are unique to this call (``name`` would not be)
+        token=f"{type(estimator).__name__.lower()}-{method.replace('_', '-')}",
+        **axes,
+    )
+
+
+def score(estimator, X, y, sample_weight=None):
+    """``estimator.score`` for dask X: the predictions are computed, then scored here.
+
+    Only the predictions (one value per sample) come to the client, never X.
+    """
+    from dask import is_dask_collection
+    from sklearn.base import is_classifier
+    from sklearn.metrics import accuracy_score, r2_score
+
+    def local(array):
+        return array.compute() if is_dask_collection(array) else array
+
+    y_pred = map_samples(estimator, "predict", X).compute()
+    metric = accuracy_score if is_classifier(estimator) else r2_score
+    return float(metric(local(y), y_pred, sample_weight=local(sample_weight)))
+
+
+# -- fitting the collection transformers -------------------------------------------
+
+
+def computed(X, y=None):
+    """The dask array X (checked) and y (if a dask array), computed into this process."""
+    from dask import compute, is_dask_collection
+
+    _check_dask_array(X)
+    if y is not None and is_dask_collection(y):
+        return compute(X, y)
+    return X.compute(), y
+
+
+def record_width(estimator, X):
+    """What a fit learns from X's shape alone: ``n_features_in_`` (and no names)."""
+    _check_dask_array(X)
+    _check_width(estimator, int(X.shape[-1]), reset=True)
+    _check_3d_names(estimator, None, reset=True)

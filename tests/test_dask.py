@@ -1,0 +1,650 @@
+"""Fitting on dask arrays, on a real ``distributed.LocalCluster`` (not a mock).
+
+Two worker processes of one thread each: the partitions are packed, kept
+and evaluated in other processes than the test, as on a cluster.
+"""
+
+import gc
+import pickle
+import subprocess
+import sys
+import textwrap
+import time
+import warnings
+
+import numpy as np
+import pytest
+
+distributed = pytest.importorskip("distributed")
+da = pytest.importorskip("dask.array")
+dask = pytest.importorskip("dask")
+
+from sk_attention import AttentionClassifier, AttentionPooling, AttentionRegressor  # noqa: E402
+
+# small and quick: a few iterations suffice to compare two fits' paths
+_SMALL = dict(n_heads=2, hidden_size=4, max_iter=15, random_state=0)
+
+_ESTIMATORS = {
+    "classifier": AttentionClassifier,
+    "regressor": AttentionRegressor,
+    "pooling": AttentionPooling,
+}
+
+
+@pytest.fixture(scope="module")
+def client():
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster, distributed.Client(cluster) as client:
+        yield client
+
+
+def _data(form, n=70, seed=0):
+    """3D NaN-padded sequences of 1 to 6 elements (or their first elements as 2D)."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 6, 3))
+    lengths = rng.integers(1, 7, size=n)
+    for i, length in enumerate(lengths):
+        X[i, length:] = np.nan
+    y_class = (X[:, 0, 0] + np.nanmax(X[:, :, 1], axis=1) > 0.5).astype(int)
+    y_value = X[:, 0, 0] + 0.5 * np.nanmean(X[:, :, 2], axis=1)
+    if form == "2d":
+        X = X[:, 0, :].copy()
+    return X, y_class, y_value
+
+
+def _to_dask(X, chunks=(30, 25, 15)):
+    """Uneven chunks along samples only, not aligned with any block of the in-memory fit."""
+    return da.from_array(X, chunks=(chunks,) + X.shape[1:])
+
+
+def _relative_difference(a, b):
+    """Largest difference of any parameter, relative to the largest parameter.
+
+    Over all arrays at once: a parameter whose optimum is 0 (the scorer of
+    one-element samples gets no gradient, so only the penalty shrinks it)
+    has a relative difference of rounding noise over nearly nothing.
+    """
+    arrays = [(a.coefs_, b.coefs_), (a.intercepts_, b.intercepts_)]
+    difference = max(np.abs(x[k] - y[k]).max() for x, y in arrays for k in x)
+    size = max(np.abs(x[k]).max() for x, _ in arrays for k in x)
+    return difference / size
+
+
+def _fit_recording(estimator, X, y, **fit_params):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        estimator.fit(X, y, **fit_params)
+    return estimator, sorted({w.category.__name__ for w in caught})
+
+
+@pytest.mark.parametrize(
+    "name, form, target, weighted, dask_y",
+    [
+        ("classifier", "3d", "class", True, True),
+        ("classifier", "2d", "class", False, False),
+        ("regressor", "3d", "value", False, False),
+        ("regressor", "2d", "value", True, True),
+        ("pooling", "3d", "class", False, False),
+        ("pooling", "2d", "value", False, False),
+    ],
+)
+def test_dask_fit_equals_in_memory_fit(client, name, form, target, weighted, dask_y):
+    X, y_class, y_value = _data(form)
+    y = y_class if target == "class" else y_value
+    fit_params = {}
+    if weighted:
+        fit_params["sample_weight"] = np.random.default_rng(1).uniform(0.5, 2.0, size=len(y))
+    in_memory, in_memory_warnings = _fit_recording(_ESTIMATORS[name](**_SMALL), X, y, **fit_params)
+    if dask_y:
+        y = da.from_array(y, chunks=30)
+        fit_params = {key: da.from_array(value, chunks=30) for key, value in fit_params.items()}
+    on_cluster, cluster_warnings = _fit_recording(
+        _ESTIMATORS[name](**_SMALL), _to_dask(X), y, **fit_params
+    )
+
+    assert _relative_difference(on_cluster, in_memory) <= 1e-10
+    assert on_cluster.n_iter_ == in_memory.n_iter_
+    np.testing.assert_allclose(on_cluster.loss_curve_, in_memory.loss_curve_, rtol=1e-12)
+    assert on_cluster.n_features_in_ == in_memory.n_features_in_ == 3
+    assert cluster_warnings == in_memory_warnings  # e.g. the same ConvergenceWarning
+    if hasattr(in_memory, "classes_"):
+        np.testing.assert_array_equal(on_cluster.classes_, in_memory.classes_)
+    # nothing of the fit stays on the cluster
+    _wait_until_empty(client)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_float32_dask_fit_equals_in_memory_fit(client):
+    X, y, _ = _data("3d")
+    X = X.astype(np.float32)
+    in_memory = AttentionClassifier(**_SMALL).fit(X, y)
+    on_cluster = AttentionClassifier(**_SMALL).fit(_to_dask(X), y)
+    # float32 products in other blocks: float32 rounding, not float64's
+    assert _relative_difference(on_cluster, in_memory) <= 1e-4
+
+
+def _wait_until_empty(client, timeout=10.0):
+    """The cluster releases cancelled futures asynchronously."""
+    deadline = time.monotonic() + timeout
+    while client.who_has() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not client.who_has(), "the fit left data on the cluster"
+
+
+def _released(client):
+    """Nothing left on the cluster once the finished computations are garbage.
+
+    Futures of a computation can sit in reference cycles (a failed
+    compute's exception holds them in traceback frames), which only the
+    cyclic garbage collector frees.
+    """
+    gc.collect()
+    _wait_until_empty(client)
+
+
+@pytest.mark.parametrize(
+    "form, damage, message",
+    [
+        ("3d", lambda X: X.__setitem__((41, 0, 2), np.nan), "sample 41 contains NaN"),
+        ("3d", lambda X: X.__setitem__((57, 0, 1), np.inf), "sample 57 contains infinity"),
+        ("3d", lambda X: X.__setitem__((33, slice(None)), np.nan), "sample 33 has no elements"),
+        ("2d", lambda X: X.__setitem__((64, 1), -np.inf), "sample 64 contains infinity"),
+        ("2d", lambda X: X.__setitem__((31, 0), np.nan), "sample 31 contains NaN"),
+    ],
+)
+def test_a_bad_partition_names_the_global_sample_index(client, form, damage, message):
+    X, y, _ = _data(form)
+    damage(X)
+    estimator = AttentionClassifier(**_SMALL)
+    with pytest.raises(ValueError, match=message):
+        estimator.fit(_to_dask(X), y)
+    assert not hasattr(estimator, "coefs_")
+    _wait_until_empty(client)
+
+
+def test_the_first_bad_sample_is_named_when_several_partitions_fail(client):
+    X, y, _ = _data("2d")
+    X[5, 0] = np.inf  # first partition
+    X[50, 0] = np.inf  # third partition
+    with pytest.raises(ValueError, match="sample 5 contains infinity"):
+        AttentionClassifier(**_SMALL).fit(_to_dask(X), y)
+    _wait_until_empty(client)
+
+
+@pytest.mark.parametrize(
+    "chunks, message",
+    [
+        ((35, 6, (2, 1)), "chunked along axis 2"),
+        ((35, 3, 3), "chunked along axis 1"),
+    ],
+)
+def test_dask_arrays_must_be_chunked_along_samples_only(client, chunks, message):
+    X, y, _ = _data("3d")
+    with pytest.raises(ValueError, match=message):
+        AttentionClassifier(**_SMALL).fit(da.from_array(X, chunks=chunks), y)
+
+
+def test_a_1d_dask_array_is_refused(client):
+    with pytest.raises(ValueError, match="1D dask array"):
+        AttentionClassifier().fit(da.zeros(10, chunks=5), np.arange(10) % 2)
+
+
+def test_y_of_another_length_is_refused(client):
+    X, y, _ = _data("2d")
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        AttentionClassifier(**_SMALL).fit(_to_dask(X), y[:-1])
+    _wait_until_empty(client)
+
+
+def test_import_does_not_import_dask():
+    code = (
+        "import sys, sk_attention; "
+        "sys.exit('dask' in sys.modules or 'distributed' in sys.modules)"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_fitted_on_a_cluster_the_model_is_plain_numpy(client, tmp_path):
+    X, y, _ = _data("3d")
+    estimator = AttentionClassifier(**_SMALL).fit(_to_dask(X), y)
+    for name, value in vars(estimator).items():
+        for item in value.values() if isinstance(value, dict) else [value]:
+            module = type(item).__module__
+            assert not module.startswith(("dask", "distributed")), name
+    expected = AttentionClassifier(**_SMALL).fit(X, y).predict_proba(X)
+    path = tmp_path / "model.pkl"
+    np.save(tmp_path / "X.npy", X)
+    path.write_bytes(pickle.dumps(estimator))
+    # a fresh interpreter, without dask: unpickle and predict on NumPy
+    code = textwrap.dedent(
+        f"""
+        import pickle, sys
+        import numpy as np
+        estimator = pickle.loads(open({str(path)!r}, "rb").read())
+        proba = estimator.predict_proba(np.load({str(tmp_path / "X.npy")!r}))
+        np.save({str(tmp_path / "proba.npy")!r}, proba)
+        sys.exit("dask" in sys.modules or "distributed" in sys.modules)
+        """
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+    np.testing.assert_allclose(np.load(tmp_path / "proba.npy"), expected, rtol=1e-8, atol=1e-12)
+
+
+def test_without_a_client_dask_computes_the_array_for_the_in_memory_fit(tmp_path):
+    # in a fresh interpreter: this module's cluster is the default client here
+    code = textwrap.dedent(
+        """
+        import numpy as np
+        import dask.array as da
+        from sk_attention import AttentionRegressor
+        rng = np.random.default_rng(0)
+        X = rng.normal(size=(40, 4, 3))
+        X[::2, 2:] = np.nan
+        y = rng.normal(size=40)
+        params = dict(n_heads=2, hidden_size=4, max_iter=5, random_state=0)
+        a = AttentionRegressor(**params).fit(X, y)
+        b = AttentionRegressor(**params).fit(da.from_array(X, chunks=(15, 4, 3)), y)
+        for key in a.coefs_:
+            np.testing.assert_array_equal(a.coefs_[key], b.coefs_[key])
+        """
+    )
+    subprocess.run([sys.executable, "-W", "ignore", "-c", code], check=True)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_one_chunk_gives_the_in_memory_fit_to_the_bit(client):
+    # one partition cut into the in-memory fit's blocks, its sums added in
+    # the same order: not a bit differs
+    X, _, y = _data("3d", n=300)
+    in_memory = AttentionRegressor(**_SMALL).fit(X, y)
+    on_cluster = AttentionRegressor(**_SMALL).fit(da.from_array(X, chunks=-1), y)
+    for key in in_memory.coefs_:
+        np.testing.assert_array_equal(on_cluster.coefs_[key], in_memory.coefs_[key])
+    assert on_cluster.loss_curve_ == in_memory.loss_curve_
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_empty_chunks_are_skipped(client):
+    X, y, _ = _data("2d")
+    in_memory = AttentionClassifier(**_SMALL).fit(X, y)
+    dask_X = da.from_array(X, chunks=((0, 30, 0, 40), (3,)))
+    assert _relative_difference(AttentionClassifier(**_SMALL).fit(dask_X, y), in_memory) <= 1e-10
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_warm_start_continues_a_dask_fit_as_an_in_memory_one(client):
+    X, y, _ = _data("3d")
+    params = dict(_SMALL, max_iter=5, warm_start=True)
+    in_memory = AttentionClassifier(**params).fit(X, y).fit(X, y)
+    on_cluster = AttentionClassifier(**params).fit(_to_dask(X), y).fit(_to_dask(X), y)
+    assert _relative_difference(on_cluster, in_memory) <= 1e-10
+    with pytest.raises(ValueError, match="features per element"):
+        on_cluster.fit(_to_dask(X[:, :, :2]), y)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_a_partition_pickles_with_its_elements():
+    # dask may spill a partition to disk or move it between workers
+    from sk_attention._attention import data_terms
+    from sk_attention._dask import _pack_chunk, _prepare
+    from sk_attention._segments import Segments
+    from sk_attention._workspace import Workspace
+
+    X, _, y = _data("3d")
+    packed = _pack_chunk(X[10:40], first_sample=10)
+    partition = _prepare(packed, 2, y[10:40, None], np.full(30, 1 / 30))
+    params = AttentionRegressor(**_SMALL).fit(X, y)._fitted_model()[0]
+    copy = pickle.loads(pickle.dumps(partition))
+    np.testing.assert_array_equal(copy.workspace.stored_elements(), packed.elements)
+    args = ("additive", "squared_error")
+    expected = data_terms(params, partition.workspace, *args, partition.targets, partition.scale)
+    value, pieces = data_terms(params, copy.workspace, *args, copy.targets, copy.scale)
+    assert value == expected[0]
+    for name in pieces:
+        np.testing.assert_array_equal(pieces[name], expected[1][name])
+    # samples longer than a block are stored in pieces: given back whole too
+    cut = Workspace(packed.elements, Segments(packed.offsets, 2), block_size=2)
+    np.testing.assert_array_equal(cut.stored_elements(), packed.elements)
+
+
+# -- inference on dask arrays ---------------------------------------------------
+
+_METHODS = {
+    "classifier": [
+        "predict",
+        "predict_proba",
+        "predict_log_proba",
+        "decision_function",
+        "attention_weights",
+    ],
+    "regressor": ["predict", "attention_weights"],
+    "pooling": ["transform", "attention_weights"],
+}
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("form", ["2d", "3d"])
+@pytest.mark.parametrize("name", list(_ESTIMATORS))
+def test_inference_on_a_dask_array_is_lazy_and_equals_numpy(client, name, form):
+    X, y_class, y_value = _data(form)
+    y = y_value if name == "regressor" else y_class
+    if name == "regressor" and form == "3d":
+        y = np.column_stack([y_value, 10 * y_value + 3])  # multi-output
+    estimator = _ESTIMATORS[name](**_SMALL).fit(X, y)
+    # an empty chunk among uneven ones
+    dask_X = da.from_array(X, chunks=((30, 0, 25, 15),) + X.shape[1:])
+    for method in _METHODS[name]:
+        lazy = getattr(estimator, method)(dask_X)
+        assert isinstance(lazy, da.Array), method
+        expected = getattr(estimator, method)(X)
+        assert lazy.shape == expected.shape and lazy.dtype == expected.dtype, method
+        assert lazy.chunks[0] == dask_X.chunks[0], method
+        # the estimator is one node of the graph, not embedded in every block's task
+        assert len(lazy.__dask_graph__()) == 2 * dask_X.numblocks[0] + 1, method
+        np.testing.assert_allclose(lazy.compute(), expected, rtol=1e-12, atol=1e-15)
+    _released(client)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_float32_and_string_labels_keep_their_dtypes_on_dask(client):
+    X, y, _ = _data("3d")
+    X = X.astype(np.float32)
+    labels = np.array(["no", "yes", "maybe"])[y + (X[:, 0, 1] > 1)]
+    estimator = AttentionClassifier(**_SMALL).fit(X, labels)
+    dask_X = _to_dask(X)
+    for method in ["predict", "decision_function", "attention_weights", "predict_proba"]:
+        lazy = getattr(estimator, method)(dask_X)
+        expected = getattr(estimator, method)(X)
+        assert lazy.dtype == expected.dtype, method
+        result = lazy.compute()
+        assert result.dtype == expected.dtype, method
+        if expected.dtype.kind == "f":
+            np.testing.assert_allclose(result, expected, rtol=1e-6, atol=1e-7)
+        else:
+            np.testing.assert_array_equal(result, expected)
+    _released(client)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("name, target", [("classifier", "class"), ("regressor", "value")])
+def test_score_on_a_dask_array_equals_numpy(client, name, target):
+    X, y_class, y_value = _data("3d")
+    y = y_class if target == "class" else y_value
+    weight = np.random.default_rng(1).uniform(0.5, 2.0, size=len(y))
+    estimator = _ESTIMATORS[name](**_SMALL).fit(X, y)
+    expected = estimator.score(X, y, sample_weight=weight)
+    assert estimator.score(_to_dask(X), y, sample_weight=weight) == pytest.approx(expected)
+    dask_y = da.from_array(y, chunks=30)
+    assert estimator.score(_to_dask(X), dask_y, weight) == pytest.approx(expected)
+    _released(client)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize(
+    "form, damage, message",
+    [
+        ("3d", lambda X: X.__setitem__((41, 0, 2), np.nan), "sample 41 contains NaN"),
+        ("3d", lambda X: X.__setitem__((57, 0, 1), np.inf), "sample 57 contains infinity"),
+        ("3d", lambda X: X.__setitem__((33, slice(None)), np.nan), "sample 33 has no elements"),
+        ("2d", lambda X: X.__setitem__((64, 1), -np.inf), "sample 64 contains infinity"),
+        ("2d", lambda X: X.__setitem__((31, 0), np.nan), "sample 31 contains NaN"),
+    ],
+)
+def test_a_bad_block_at_inference_names_the_global_sample_index(client, form, damage, message):
+    X, y, _ = _data(form)
+    estimator = AttentionClassifier(**_SMALL).fit(X, y)
+    damage(X)
+    lazy = estimator.predict_proba(_to_dask(X))  # lazy: nothing is checked yet
+    with pytest.raises(ValueError, match=message):
+        lazy.compute()
+    _released(client)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_inference_on_dask_checks_the_width_at_once_and_ignores_a_later_fit(client):
+    X, y, _ = _data("3d")
+    estimator = AttentionClassifier(**_SMALL).fit(X, y)
+    with pytest.raises(ValueError, match="X has 2 features, but AttentionClassifier"):
+        estimator.predict(_to_dask(X[:, :, :2]))  # before any compute
+    expected = estimator.predict_proba(X)
+    lazy = estimator.predict_proba(_to_dask(X))
+    estimator.set_params(random_state=1).fit(X, 1 - y)  # the lazy result is of the old model
+    np.testing.assert_allclose(lazy.compute(), expected, rtol=1e-12)
+    # two calls on the same X have keys of their own: computed together, each is its model's
+    old, new = dask.compute(lazy, estimator.predict_proba(_to_dask(X)))
+    np.testing.assert_allclose(old, expected, rtol=1e-12)
+    np.testing.assert_allclose(new, estimator.predict_proba(X), rtol=1e-12)
+    _released(client)
+
+
+# -- the collection transformers and a whole Pipeline on dask arrays ---------------
+
+
+def _pipeline():
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from sk_attention import ElementwiseTransformer, PositionalEncoding
+
+    return make_pipeline(
+        ElementwiseTransformer(StandardScaler()),
+        PositionalEncoding(),
+        AttentionClassifier(**dict(_SMALL, max_iter=30)),
+    )
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("form", ["2d", "3d"])
+def test_a_pipeline_fits_and_predicts_on_dask_as_on_numpy(client, form):
+    X, y, _ = _data(form)
+    X = 5 * X + 2  # unscaled: the scaler matters
+    dask_X = _to_dask(X)
+    in_memory = _pipeline().fit(X, y)
+    on_cluster = _pipeline().fit(dask_X, y)
+    transformed = on_cluster[:-1].transform(dask_X)
+    assert isinstance(transformed, da.Array)
+    assert transformed.chunks[0] == dask_X.chunks[0] and transformed.ndim == X.ndim
+    proba = on_cluster.predict_proba(dask_X)
+    predicted = on_cluster.predict(dask_X)
+    assert isinstance(proba, da.Array) and isinstance(predicted, da.Array)
+    np.testing.assert_allclose(proba.compute(), in_memory.predict_proba(X), rtol=0, atol=1e-8)
+    np.testing.assert_array_equal(predicted.compute(), in_memory.predict(X))
+    _released(client)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_attention_weights_of_a_pipeline_on_dask_equal_numpy(client):
+    from sk_attention import attention_weights
+
+    X, y, _ = _data("3d")
+    model = _pipeline().fit(X, y)
+    lazy = attention_weights(model, _to_dask(X))
+    assert isinstance(lazy, da.Array)
+    np.testing.assert_allclose(lazy.compute(), attention_weights(model, X), rtol=1e-12)
+    _released(client)
+
+
+def test_without_a_client_inference_on_dask_runs_on_the_default_scheduler():
+    # in a fresh interpreter: this module's cluster is the default client here
+    code = textwrap.dedent(
+        """
+        import numpy as np
+        import dask.array as da
+        from sk_attention import AttentionClassifier
+        rng = np.random.default_rng(0)
+        X = rng.normal(size=(40, 4, 3))
+        X[::2, 2:] = np.nan
+        y = np.arange(40) % 2
+        model = AttentionClassifier(n_heads=2, hidden_size=4, max_iter=5).fit(X, y)
+        lazy = model.predict_proba(da.from_array(X, chunks=(15, 4, 3)))
+        assert isinstance(lazy, da.Array)
+        np.testing.assert_array_equal(lazy.compute(), model.predict_proba(X))
+        """
+    )
+    subprocess.run([sys.executable, "-W", "ignore", "-c", code], check=True)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("form", ["2d", "3d"])
+def test_collection_transformers_on_dask_equal_numpy(client, form, dtype):
+    from sklearn.decomposition import PCA
+    from sklearn.preprocessing import StandardScaler
+
+    from sk_attention import ElementwiseTransformer, PositionalEncoding
+
+    X, _, _ = _data(form)
+    X = X.astype(dtype)
+    dask_X = _to_dask(X)
+    for transformer in [
+        ElementwiseTransformer(StandardScaler()),
+        ElementwiseTransformer(PCA(n_components=2)),
+        PositionalEncoding(n_frequencies=1),
+    ]:
+        expected = transformer.fit_transform(X)
+        lazy = transformer.fit_transform(dask_X)
+        assert isinstance(lazy, da.Array)
+        assert lazy.shape == expected.shape and lazy.dtype == expected.dtype
+        result = lazy.compute()
+        assert result.dtype == expected.dtype
+        rtol = 1e-5 if dtype == np.float32 else 1e-12
+        np.testing.assert_allclose(result, expected, rtol=rtol, atol=rtol)  # NaN padding too
+    _released(client)
+
+
+def _fail(block):
+    raise RuntimeError("X was computed")
+
+
+def test_positional_encoding_fit_reads_only_the_shape_of_a_dask_array(client):
+    from sk_attention import PositionalEncoding
+
+    X, _, _ = _data("3d")
+    never = _to_dask(X).map_blocks(_fail, dtype=X.dtype)
+    encoder = PositionalEncoding().fit(never)
+    assert encoder.n_features_in_ == 3
+    assert encoder.transform(never).shape == (70, 6, 8)  # lazy
+
+
+def test_a_bad_block_of_an_elementwise_transform_names_the_global_sample(client):
+    from sklearn.preprocessing import StandardScaler
+
+    from sk_attention import ElementwiseTransformer
+
+    X, _, _ = _data("3d")
+    scaler = ElementwiseTransformer(StandardScaler()).fit(X)
+    X[57, 0, 1] = np.inf
+    with pytest.raises(ValueError, match="sample 57 contains infinity"):
+        scaler.transform(_to_dask(X)).compute()
+    _released(client)
+
+
+# -- fitting on a dask.bag.Bag of 2D arrays (ragged samples) ------------------------
+
+
+def _ragged(n=70, seed=0):
+    """Ragged samples of 1 to 6 elements of 3 features, with class and value targets."""
+    rng = np.random.default_rng(seed)
+    samples = [rng.normal(size=(rng.integers(1, 7), 3)) for _ in range(n)]
+    y_class = np.array([int(s[0, 0] + s[:, 1].max() > 0.5) for s in samples])
+    y_value = np.array([s[0, 0] + 0.5 * s[:, 2].mean() for s in samples])
+    return samples, y_class, y_value
+
+
+@pytest.mark.parametrize(
+    "name, target, dtypes",
+    [
+        ("classifier", "class", "float64"),
+        ("regressor", "value", "mixed"),  # float32 and float64 items: a float64 fit
+        ("pooling", "class", "float64"),
+    ],
+)
+def test_a_bag_fit_equals_the_in_memory_fit_on_the_list(client, name, target, dtypes):
+    import dask.bag as db
+
+    samples, y_class, y_value = _ragged()
+    if dtypes == "mixed":
+        samples = [s.astype(np.float32) if i % 2 else s for i, s in enumerate(samples)]
+    y = y_class if target == "class" else y_value
+    weight = np.random.default_rng(1).uniform(0.5, 2.0, size=len(y))
+    in_memory, in_memory_warnings = _fit_recording(
+        _ESTIMATORS[name](**_SMALL), samples, y, sample_weight=weight
+    )
+    # uneven partitions, an empty one among them (a filter may leave one)
+    bag = db.concat(
+        [
+            db.from_sequence(samples[:30], npartitions=2),
+            db.from_sequence(samples[:5], npartitions=1).filter(lambda sample: False),
+            db.from_sequence(samples[30:], npartitions=3),
+        ]
+    )
+    assert bag.map_partitions(lambda part: [len(list(part))]).compute() == [15, 15, 0, 14, 14, 12]
+    on_cluster, cluster_warnings = _fit_recording(
+        _ESTIMATORS[name](**_SMALL), bag, y, sample_weight=weight
+    )
+    assert _relative_difference(on_cluster, in_memory) <= 1e-10
+    assert on_cluster.n_iter_ == in_memory.n_iter_
+    assert on_cluster.n_features_in_ == 3
+    assert cluster_warnings == in_memory_warnings
+    _released(client)
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda s: s[50].__setitem__((0, 1), np.inf), "sample 50 contains infinity"),
+        (lambda s: s.__setitem__(61, np.zeros((2, 4))), "sample 61 has 4 features, expected 3"),
+        (lambda s: s.__setitem__(44, np.zeros(3)), "sample 44 has 1 dimensions"),
+        (lambda s: s.__setitem__(23, np.zeros((0, 3))), "sample 23 has no elements"),
+    ],
+)
+def test_a_bad_item_of_a_bag_names_the_global_sample_index(client, damage, message):
+    import dask.bag as db
+
+    samples, y, _ = _ragged()
+    damage(samples)
+    estimator = AttentionClassifier(**_SMALL)
+    with pytest.raises(ValueError, match=message):
+        estimator.fit(db.from_sequence(samples, npartitions=3), y)
+    assert not hasattr(estimator, "coefs_")
+    _released(client)
+
+
+def test_y_of_another_length_than_a_bag_is_refused(client):
+    import dask.bag as db
+
+    samples, y, _ = _ragged()
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        AttentionClassifier(**_SMALL).fit(db.from_sequence(samples, npartitions=3), y[:-1])
+    _released(client)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_inference_refuses_a_bag_clearly(client):
+    import dask.bag as db
+
+    samples, y, _ = _ragged()
+    estimator = AttentionClassifier(**_SMALL).fit(samples, y)
+    with pytest.raises(ValueError, match="accepted by fit only"):
+        estimator.predict(db.from_sequence(samples, npartitions=3))
+
+
+def test_without_a_client_a_bag_is_computed_for_the_in_memory_fit():
+    # in a fresh interpreter: this module's cluster is the default client here
+    code = textwrap.dedent(
+        """
+        import numpy as np
+        import dask.bag as db
+        from sk_attention import AttentionRegressor
+        rng = np.random.default_rng(0)
+        samples = [rng.normal(size=(rng.integers(1, 5), 3)) for _ in range(40)]
+        y = rng.normal(size=40)
+        params = dict(n_heads=2, hidden_size=4, max_iter=5, random_state=0)
+        a = AttentionRegressor(**params).fit(samples, y)
+        b = AttentionRegressor(**params).fit(db.from_sequence(samples, npartitions=3), y)
+        for key in a.coefs_:
+            np.testing.assert_array_equal(a.coefs_[key], b.coefs_[key])
+        """
+    )
+    subprocess.run([sys.executable, "-W", "ignore", "-c", code], check=True)
