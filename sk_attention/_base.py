@@ -325,6 +325,37 @@ class _InMemoryData:
         """Nothing to release: the workspace goes with the objective."""
 
 
+class _DaskAwareScore:
+    """``score`` of the classifier and regressor mixins, also for a dask array X.
+
+    Listed before ``ClassifierMixin`` / ``RegressorMixin``: NumPy input goes to
+    their ``score``; for dask X the predictions are computed on the workers,
+    block by block, and only they come back (:func:`._dask.score`).
+    """
+
+    def score(self, X, y, sample_weight=None):
+        """Accuracy (classifier) or R^2 (regressor) of :meth:`predict` on ``X``.
+
+        Parameters
+        ----------
+        X : array-like, 3D ndarray, list of array-likes or dask array
+            Samples in any form of the data model.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            True labels or targets (a dask array is computed).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weight of each sample.
+
+        Returns
+        -------
+        score : float
+        """
+        if _is_dask_collection(X):
+            from ._dask import score  # dask only when the user brings it
+
+            return score(self, X, y, sample_weight)
+        return super().score(X, y, sample_weight)
+
+
 class BaseAttention(BaseEstimator):
     """Attention pooling followed by a linear head, trained by L-BFGS-B.
 

@@ -4,14 +4,15 @@ import numpy as np
 from scipy.special import expit, log_expit, log_softmax, softmax
 from sklearn.base import ClassifierMixin
 
-from ._base import BaseAttention, _is_dask_collection
+from ._base import BaseAttention, _DaskAwareScore
+from ._collections import _is_dask_collection
 from ._compat import StrOptions
 from ._targets import encode_classes
 
 __all__ = ["AttentionClassifier"]
 
 
-class AttentionClassifier(ClassifierMixin, BaseAttention):
+class AttentionClassifier(_DaskAwareScore, ClassifierMixin, BaseAttention):
     """Classifier that attends over the elements of each sample.
 
     Every sample is a collection of elements (a bag, a set, a sequence).
@@ -259,28 +260,3 @@ class AttentionClassifier(ClassifierMixin, BaseAttention):
         if logits.shape[1] == 1:
             return self.classes_[(logits[:, 0] > 0).astype(int)]
         return self.classes_[np.argmax(logits, axis=1)]
-
-    def score(self, X, y, sample_weight=None):
-        """Mean accuracy of :meth:`predict` on ``X`` against ``y``.
-
-        As ``ClassifierMixin.score``; for a dask array X the predictions are
-        computed on the workers, block by block, and only they come back.
-
-        Parameters
-        ----------
-        X : array-like, 3D ndarray, list of array-likes or dask array
-            Samples in any form of the data model.
-        y : array-like of shape (n_samples,)
-            True labels (a dask array is computed).
-        sample_weight : array-like of shape (n_samples,), default=None
-            Weight of each sample.
-
-        Returns
-        -------
-        score : float
-        """
-        if _is_dask_collection(X):
-            from ._dask import score  # dask only when the user brings it
-
-            return score(self, X, y, sample_weight)
-        return super().score(X, y, sample_weight)

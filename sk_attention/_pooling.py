@@ -4,7 +4,8 @@ import numpy as np
 from sklearn.base import TransformerMixin
 from sklearn.utils.multiclass import type_of_target
 
-from ._base import BaseAttention, _is_dask_collection
+from ._base import BaseAttention
+from ._collections import _is_dask_collection
 from ._compat import StrOptions, check_feature_names_in
 from ._targets import encode_classes, encode_continuous
 

@@ -3,13 +3,14 @@
 import numpy as np
 from sklearn.base import RegressorMixin
 
-from ._base import BaseAttention, _is_dask_collection
+from ._base import BaseAttention, _DaskAwareScore
+from ._collections import _is_dask_collection
 from ._targets import encode_continuous
 
 __all__ = ["AttentionRegressor"]
 
 
-class AttentionRegressor(RegressorMixin, BaseAttention):
+class AttentionRegressor(_DaskAwareScore, RegressorMixin, BaseAttention):
     """Regressor that attends over the elements of each sample.
 
     The same attention pooling as :class:`AttentionClassifier`, with a
@@ -138,30 +139,6 @@ class AttentionRegressor(RegressorMixin, BaseAttention):
         output = self._head_output(X)
         return output[:, 0] if self._y_1d else output
 
-    def score(self, X, y, sample_weight=None):
-        """Coefficient of determination R^2 of :meth:`predict` on ``X`` against ``y``.
-
-        As ``RegressorMixin.score``; for a dask array X the predictions are
-        computed on the workers, block by block, and only they come back.
-
-        Parameters
-        ----------
-        X : array-like, 3D ndarray, list of array-likes or dask array
-            Samples in any form of the data model.
-        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
-            True targets (a dask array is computed).
-        sample_weight : array-like of shape (n_samples,), default=None
-            Weight of each sample.
-
-        Returns
-        -------
-        score : float
-        """
-        if _is_dask_collection(X):
-            from ._dask import score  # dask only when the user brings it
-
-            return score(self, X, y, sample_weight)
-        return super().score(X, y, sample_weight)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
