@@ -382,6 +382,29 @@ def test_score_on_a_dask_array_equals_numpy(client, name, target):
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("name, target", [("classifier", "class"), ("regressor", "value")])
+def test_score_computes_the_predictions_once(name, target):
+    # scikit-learn's mixin score would compute a lazy prediction three times
+    # (its target checks, then the metric): ours computes it once.  Local
+    # scheduler, so that dask's callbacks see every compute.
+    from dask.callbacks import Callback
+
+    X, y_class, y_value = _data("3d")
+    y = y_class if target == "class" else y_value
+    estimator = _ESTIMATORS[name](**_SMALL).fit(X, y)
+    starts = []
+
+    class Count(Callback):
+        def _start(self, dsk):
+            starts.append(dsk)
+
+    with dask.config.set(scheduler="sync"), Count():
+        score = estimator.score(_to_dask(X), y)
+    assert len(starts) == 1
+    assert score == pytest.approx(estimator.score(X, y))
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 @pytest.mark.parametrize(
     "form, damage, message",
     [
