@@ -17,11 +17,17 @@ With a ``distributed.Client``:
    becomes a :class:`_Partition` (a :class:`~._workspace.Workspace` of its
    own) that stays in that worker's memory, held by a future, for the whole
    fit;
-3. every evaluation of the objective is one task per partition, pinned to
-   the worker holding it: the parameters go out, the partition's loss and
+3. every evaluation of the objective is one task per partition, on the
+   worker holding it: the parameters go out, the partition's loss and
    unpenalised gradient sums (:func:`~._attention.data_terms`) come back,
    and the client adds them in partition order before the penalty
    (:func:`~._attention.finish_objective`).
+
+Should a worker die, dask recomputes its partitions from their graph (X's
+chunks, or the bag's items, then the packing) on another worker, and the
+fit goes on: the tasks are placed on a partition's worker by a loose
+restriction, never a strict one.  The sums are the same, so are the
+parameters.
 
 The partitions cut the samples into other blocks than the in-memory fit,
 and their sums are added in another order: the parameters agree with an
@@ -167,6 +173,11 @@ class _Packed:
         self.elements = elements
         self.offsets = offsets
 
+    def __sizeof__(self):
+        # dask's memory accounting and transfer-cost estimates read this
+        # (its default for an object is sys.getsizeof, a few dozen bytes)
+        return object.__sizeof__(self) + self.elements.nbytes + self.offsets.nbytes
+
 
 def _pack_chunk(chunk, first_sample, allow_nan=False):
     """Validate and pack one chunk; errors name samples by their index in all of X."""
@@ -212,6 +223,12 @@ class _Partition:
         self.workspace = workspace
         self.targets = targets
         self.scale = scale
+
+    def __sizeof__(self):
+        # as _Packed: so that dask counts it in the worker's memory, and
+        # never judges it cheap to move to another worker
+        arrays = self.workspace.nbytes + np.asarray(self.targets).nbytes
+        return object.__sizeof__(self) + arrays + np.asarray(self.scale).nbytes
 
     def __reduce__(self):
         workspace = self.workspace
@@ -260,23 +277,31 @@ def _raise_first_error(futures):
             future.result()  # raises the task's exception
 
 
-def _map_pinned(client, function, futures, *arguments):
-    """``function(result, *args)`` for each future, on a worker holding that result.
-
-    Pinned (not merely preferred) so that dask never moves a partition to
-    another worker for a small task, nor steals the task.
-    """
+def _holders(client, futures):
+    """For each future, the workers that hold its result now."""
     holders = client.who_has(futures)
+    return [list(holders[future.key]) for future in futures]
+
+
+def _submit_local(client, function, future, where, *args):
+    """``function(result, *args)``, restricted to the workers ``where`` while they live.
+
+    The restriction is loose: should they all die, dask recomputes the
+    lost result from its graph on another worker, and runs the task there
+    (a strict one would wait for the dead worker for ever).  While they
+    live, it keeps the task with the data: dask neither moves a partition
+    for a small task nor lets another worker steal it.
+    """
+    return client.submit(
+        function, future, *args, workers=where, allow_other_workers=True, pure=False
+    )
+
+
+def _map_local(client, function, futures, *arguments):
+    """``function(result, *args)`` for each future, on a worker holding that result."""
     return [
-        client.submit(
-            function,
-            future,
-            *args,
-            workers=list(holders[future.key]),
-            allow_other_workers=False,
-            pure=False,
-        )
-        for future, *args in zip(futures, *arguments)
+        _submit_local(client, function, future, where, *args)
+        for future, where, *args in zip(futures, _holders(client, futures), *arguments)
     ]
 
 
@@ -314,17 +339,17 @@ def _bag_training_data(bag, client):
     held = list(parts)
     try:
         _raise_first_error(parts)  # e.g. a file that does not load: the user's error
-        sizes = client.gather(_map_pinned(client, len, parts))
+        sizes = client.gather(_map_local(client, len, parts))
         firsts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
         if firsts[-1] == 0:
             raise ValueError("X has 0 samples; at least 1 is required.")
         keep = [i for i, size in enumerate(sizes) if size > 0]
-        packs = _map_pinned(
+        packs = _map_local(
             client, _pack_items, [parts[i] for i in keep], [int(firsts[i]) for i in keep]
         )
         held += packs
         _raise_first_error(packs)
-        described = client.gather(_map_pinned(client, _describe, packs))
+        described = client.gather(_map_local(client, _describe, packs))
         width = described[0][0]
         for i, (other, _) in zip(keep, described):
             if other != width:  # every sample of a partition has the partition's width
@@ -373,7 +398,7 @@ class DaskTrainingData:
         # sample bounds of the partitions
         self._bounds = [(int(lo), int(hi)) for lo, hi in zip(firsts[:-1], firsts[1:])]
         try:
-            counts = client.gather(_map_pinned(client, _n_elements, self._packs))
+            counts = client.gather(_map_local(client, _n_elements, self._packs))
         except BaseException:
             self.close()
             raise
@@ -392,7 +417,7 @@ class DaskTrainingData:
         stride = _advice_stride(self._element_starts[-1])
         starts = [int(start) for start in self._element_starts[:-1]]
         strides = [stride] * len(starts)
-        futures = _map_pinned(self._client, _strided_rows, self._packs, starts, strides)
+        futures = _map_local(self._client, _strided_rows, self._packs, starts, strides)
         return np.concatenate(self._client.gather(futures))
 
     def objective(self, n_heads, alignment, loss, targets, weights, alpha):
@@ -400,7 +425,7 @@ class DaskTrainingData:
         client = self._client
         scale, penalty = objective_scaling(weights, alpha)
         n = len(self._packs)
-        self._partitions = _map_pinned(
+        self._partitions = _map_local(
             client,
             _prepare,
             self._packs,
@@ -411,22 +436,13 @@ class DaskTrainingData:
         )
         _raise_first_error(self._partitions)
         # the workspaces hold their own copies: the packed chunks can go
+        # (dask keeps their recipe, should a lost partition need them again)
         self._packs = []
-        holders = client.who_has(self._partitions)
-        workers = [list(holders[future.key]) for future in self._partitions]
+        workers = _holders(client, self._partitions)
 
         def evaluate(params):
             futures = [
-                client.submit(
-                    _evaluate,
-                    partition,
-                    params,
-                    alignment,
-                    loss,
-                    workers=where,
-                    allow_other_workers=False,
-                    pure=False,
-                )
+                _submit_local(client, _evaluate, partition, where, params, alignment, loss)
                 for partition, where in zip(self._partitions, workers)
             ]
             value, pieces = 0.0, None

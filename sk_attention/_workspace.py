@@ -181,6 +181,17 @@ class Workspace:
         for _ in range(self.n_threads):
             self._idle_buffers.put(_Buffers(P.dtype))
 
+    @property
+    def nbytes(self):
+        """Bytes of its stored elements and offsets (work arrays, a few MiB, aside).
+
+        What dask's memory accounting reads (through ``__sizeof__``) for a
+        workspace held on a worker.
+        """
+        blocks = [piece for unit in self.units for piece in getattr(unit, "pieces", [unit])]
+        stored = sum(block._stored.nbytes for block in blocks if block._stored is not None)
+        return stored + self.segments.offsets.nbytes
+
     def stored_elements(self):
         """The packed elements (N, D), rebuilt from the stored blocks.
 

@@ -5,6 +5,7 @@ and evaluated in other processes than the test, as on a cluster.
 """
 
 import gc
+import os
 import pickle
 import subprocess
 import sys
@@ -671,3 +672,146 @@ def test_without_a_client_a_bag_is_computed_for_the_in_memory_fit():
         """
     )
     subprocess.run([sys.executable, "-W", "ignore", "-c", code], check=True)
+
+
+# -- faults: a worker killed in the middle of a fit --------------------------------
+
+
+@pytest.fixture
+def own_client():
+    """A cluster of its own: the test kills one of its workers (the nanny restarts it)."""
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster, distributed.Client(cluster) as client:
+        yield client
+
+
+def _kill_a_worker_at(monkeypatch, client, evaluation):
+    """SIGKILL the worker holding the first partition before the fit's ``evaluation``-th objective.
+
+    Only the fit's own objective is wrapped, to choose the moment; the
+    kill, the lost partitions and their recomputation are the real cluster's.
+    Returns the list that receives the killed worker's (address, pid).
+    """
+    import signal
+
+    from sk_attention import _dask
+
+    original = _dask.DaskTrainingData.objective
+    killed = []
+
+    def objective(data, *args, **kwargs):
+        evaluate = original(data, *args, **kwargs)
+        calls = 0
+
+        def evaluate_and_kill(params):
+            nonlocal calls
+            calls += 1
+            if calls == evaluation:
+                first = data._partitions[0]
+                (worker,) = client.who_has([first])[first.key]
+                pid = client.run(os.getpid, workers=[worker])[worker]
+                os.kill(pid, signal.SIGKILL)
+                killed.append((worker, pid))
+            return evaluate(params)
+
+        return evaluate_and_kill
+
+    monkeypatch.setattr(_dask.DaskTrainingData, "objective", objective)
+    return killed
+
+
+@pytest.fixture
+def deadline():
+    """Fail, rather than hang, a test whose fit waits for a worker that is gone."""
+    import signal
+
+    def expire(signum, frame):
+        raise TimeoutError("the fit did not finish within 120 s of the worker's death")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(120)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, previous)
+
+
+def _assert_same_fit(a, b):
+    assert a.n_iter_ == b.n_iter_
+    np.testing.assert_array_equal(a.loss_curve_, b.loss_curve_)
+    for name in ("coefs_", "intercepts_"):
+        mine, theirs = getattr(a, name), getattr(b, name)
+        assert mine.keys() == theirs.keys()
+        for key in mine:
+            np.testing.assert_array_equal(mine[key], theirs[key])
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_a_fit_survives_a_killed_worker_with_the_same_parameters(
+    own_client, monkeypatch, deadline
+):
+    client = own_client
+    X, y, _ = _data("3d", n=120)
+    Xd = _to_dask(X, chunks=(40, 30, 30, 20))
+    params = dict(_SMALL, max_iter=20)
+    undisturbed = AttentionClassifier(**params).fit(Xd, y)
+    in_memory = AttentionClassifier(**params).fit(X, y)
+    killed = _kill_a_worker_at(monkeypatch, client, evaluation=5)
+    disturbed = AttentionClassifier(**params).fit(Xd, y)
+    assert len(killed) == 1
+    ((_, pid),) = killed
+    assert pid not in client.run(os.getpid).values()  # it really died
+    _assert_same_fit(disturbed, undisturbed)
+    assert disturbed.n_iter_ > 5  # the kill came in the middle of the fit
+    assert _relative_difference(disturbed, in_memory) <= 1e-10
+    _released(client)
+
+
+def _load_leaving_a_mark(path):
+    """np.load, leaving one empty file ``loads/<name>.<k>`` for the k-th load of ``path``."""
+    folder, name = os.path.split(path)
+    count = sum(mark.startswith(name + ".") for mark in os.listdir(os.path.join(folder, "loads")))
+    open(os.path.join(folder, "loads", f"{name}.{count}"), "w").close()
+    return np.load(path)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_a_bag_of_file_loads_reloads_the_files_of_a_killed_worker(
+    own_client, monkeypatch, tmp_path, deadline
+):
+    import cloudpickle
+    import dask.bag as db
+
+    client = own_client
+    samples, y, _ = _ragged(n=90)
+    paths = [str(tmp_path / f"sample{i}.npy") for i in range(len(samples))]
+    for path, sample in zip(paths, samples):
+        np.save(path, sample)
+    loads = tmp_path / "loads"
+    loads.mkdir()
+    # by value: the workers cannot import this test module
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    try:
+        bag = db.from_sequence(paths, npartitions=4).map(_load_leaving_a_mark)
+        params = dict(_SMALL, max_iter=20)
+        undisturbed = AttentionClassifier(**params).fit(bag, y)
+        assert sorted(os.listdir(loads)) == sorted(os.path.basename(p) + ".0" for p in paths)
+        for mark in os.listdir(loads):
+            os.remove(loads / mark)
+        killed = _kill_a_worker_at(monkeypatch, client, evaluation=5)
+        disturbed = AttentionClassifier(**params).fit(bag, y)
+    finally:
+        cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+    assert len(killed) == 1
+    _assert_same_fit(disturbed, undisturbed)
+    assert disturbed.n_iter_ > 5
+    in_memory = AttentionClassifier(**params).fit(samples, y)
+    assert _relative_difference(disturbed, in_memory) <= 1e-10
+    # every file loaded once, and those of the killed worker's partitions once more
+    marks = sorted(os.listdir(loads))
+    firsts = {mark[: -len(".0")] for mark in marks if mark.endswith(".0")}
+    again = {mark[: -len(".1")] for mark in marks if mark.endswith(".1")}
+    assert firsts == {os.path.basename(p) for p in paths}
+    assert again and again < firsts
+    assert len(marks) == len(firsts) + len(again)
+    _released(client)
