@@ -7,6 +7,7 @@ and evaluated in other processes than the test, as on a cluster.
 import gc
 import os
 import pickle
+import re
 import subprocess
 import sys
 import textwrap
@@ -35,7 +36,7 @@ _ESTIMATORS = {
 @pytest.fixture(scope="module")
 def client():
     with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
     ) as cluster, distributed.Client(cluster) as client:
         yield client
 
@@ -308,6 +309,26 @@ def test_a_partition_pickles_with_its_elements():
     # samples longer than a block are stored in pieces: given back whole too
     cut = Workspace(packed.elements, Segments(packed.offsets, 2), block_size=2)
     np.testing.assert_array_equal(cut.stored_elements(), packed.elements)
+
+
+def test_dask_counts_the_bytes_a_partition_holds():
+    # its default for an object is a few dozen bytes: the scheduler would
+    # think a partition free to move, and a worker's memory empty
+    from dask.sizeof import sizeof
+
+    from sk_attention._dask import _pack_chunk, _prepare
+    from sk_attention._workspace import Workspace
+
+    X, _, y = _data("3d", n=400)
+    packed = _pack_chunk(X, first_sample=0)
+    n_elements, n_features = packed.elements.shape
+    assert sizeof(packed) >= packed.elements.nbytes + packed.offsets.nbytes
+    partition = _prepare(packed, 2, y[:, None], np.full(400, 1 / 400))
+    stored = n_elements * (n_features + 1) * 8  # [x | 1].T, block by block
+    assert stored + y.nbytes + 400 * 8 <= sizeof(partition) <= 1.1 * stored + 20_000
+    for block_size in (3, 4096):  # samples longer than 3 are stored in pieces: counted too
+        workspace = Workspace(packed.elements, partition.workspace.segments, block_size=block_size)
+        assert workspace.nbytes == stored + packed.offsets.nbytes
 
 
 # -- inference on dask arrays ---------------------------------------------------
@@ -681,7 +702,7 @@ def test_without_a_client_a_bag_is_computed_for_the_in_memory_fit():
 def own_client():
     """A cluster of its own: the test kills one of its workers (the nanny restarts it)."""
     with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
     ) as cluster, distributed.Client(cluster) as client:
         yield client
 
@@ -814,4 +835,38 @@ def test_a_bag_of_file_loads_reloads_the_files_of_a_killed_worker(
     assert firsts == {os.path.basename(p) for p in paths}
     assert again and again < firsts
     assert len(marks) == len(firsts) + len(again)
+    _released(client)
+
+
+# -- grid search across the cluster ---------------------------------------------------
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_a_grid_search_runs_its_fits_on_the_workers(client):
+    """joblib's dask backend: in-memory data, every fit of the search on a worker."""
+    import joblib
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from sk_attention import ElementwiseTransformer
+
+    samples, y, _ = _ragged(n=90)
+    pipe = make_pipeline(ElementwiseTransformer(StandardScaler()), AttentionClassifier(**_SMALL))
+    grid = {"attentionclassifier__hidden_size": [2, 4], "attentionclassifier__alpha": [0.1, 10]}
+    local = GridSearchCV(pipe, grid, cv=3).fit(samples, y)
+
+    with distributed.get_task_stream(client) as stream, joblib.parallel_backend("dask"):
+        searched = GridSearchCV(pipe, grid, cv=3, n_jobs=-1).fit(samples, y)
+    # joblib sends batches of fits, keyed "..._fit_and_score_<n>_calls-<token>":
+    # the 4 candidates x 3 folds all ran as tasks on the cluster's workers
+    workers = set(client.scheduler_info()["workers"])
+    batches = [task for task in stream.data if "_fit_and_score_" in str(task["key"])]
+    calls = [int(re.search(r"_(\d+)_calls", str(task["key"]))[1]) for task in batches]
+    assert sum(calls) == 4 * 3
+    assert {task["worker"] for task in batches} <= workers
+    np.testing.assert_array_equal(
+        searched.cv_results_["mean_test_score"], local.cv_results_["mean_test_score"]
+    )
+    assert searched.best_params_ == local.best_params_
     _released(client)
