@@ -338,7 +338,7 @@ class _DaskAwareScore:
 
         Parameters
         ----------
-        X : array-like, 3D ndarray, list of array-likes or dask array
+        X : array-like, 3D ndarray, list of array-likes, dask array or Bag
             Samples in any form of the data model.
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             True labels or targets (a dask array is computed).
@@ -688,7 +688,7 @@ class BaseAttention(BaseEstimator):
         return packed, result
 
     def _lazy(self, method, X):
-        """``method(X)`` for a dask array X: a lazy dask array, computed block by block."""
+        """``method(X)`` for a dask array or bag X: lazy, computed partition by partition."""
         from ._dask import map_samples  # dask only when the user brings it
 
         return map_samples(self, method, X)
@@ -704,18 +704,20 @@ class BaseAttention(BaseEstimator):
         ----------
         X : array-like of shape (n_samples, n_features), ndarray of shape \
                 (n_samples, n_steps, n_features), or list of array-likes
-            Samples in any form of the data model, or a 2D / 3D dask array
-            chunked along samples.  A 2D array is that many samples of one
-            element each: for one bag, pass ``[bag]``.
+            Samples in any form of the data model, a 2D / 3D dask array
+            chunked along samples, or a ``dask.bag.Bag`` of 2D arrays.  A 2D
+            array is that many samples of one element each: for one bag,
+            pass ``[bag]``.
 
         Returns
         -------
-        weights : ndarray of shape (n_samples, n_steps, n_heads), list or dask array
+        weights : ndarray of shape (n_samples, n_steps, n_heads), list, dask array or Bag
             For 2D input ``n_steps`` is 1 (every weight is 1); for 3D input
             padding gets weight 0; for a ragged list, a list of
             ``(n_elements_i, n_heads)`` arrays.  Each sample's weights sum to
             1 per head.  For a dask array, a lazy dask array of the 2D/3D
-            shape, chunked along samples as X.
+            shape, chunked along samples as X; for a bag, a lazy bag of the
+            ``(n_elements_i, n_heads)`` arrays, partitioned as X.
         """
         if _is_dask_collection(X):
             return self._lazy("attention_weights", X)

@@ -182,7 +182,8 @@ class AttentionClassifier(_DaskAwareScore, ClassifierMixin, BaseAttention):
             Samples in any form of the data model.  A 2D array is that many
             samples of one element each: to predict one bag, pass ``[bag]``.
             A 2D or 3D dask array chunked along samples gives a lazy dask
-            array, computed block by block.
+            array, computed block by block; a ``dask.bag.Bag`` of 2D arrays
+            one with a chunk per partition (sizes known once computed).
 
         Returns
         -------
@@ -203,7 +204,8 @@ class AttentionClassifier(_DaskAwareScore, ClassifierMixin, BaseAttention):
             Samples in any form of the data model.  A 2D array is that many
             samples of one element each: to predict one bag, pass ``[bag]``.
             A 2D or 3D dask array chunked along samples gives a lazy dask
-            array, computed block by block.
+            array, computed block by block; a ``dask.bag.Bag`` of 2D arrays
+            one with a chunk per partition (sizes known once computed).
 
         Returns
         -------
@@ -226,7 +228,8 @@ class AttentionClassifier(_DaskAwareScore, ClassifierMixin, BaseAttention):
             Samples in any form of the data model.  A 2D array is that many
             samples of one element each: to predict one bag, pass ``[bag]``.
             A 2D or 3D dask array chunked along samples gives a lazy dask
-            array, computed block by block.
+            array, computed block by block; a ``dask.bag.Bag`` of 2D arrays
+            one with a chunk per partition (sizes known once computed).
 
         Returns
         -------
@@ -248,7 +251,8 @@ class AttentionClassifier(_DaskAwareScore, ClassifierMixin, BaseAttention):
             Samples in any form of the data model.  A 2D array is that many
             samples of one element each: to predict one bag, pass ``[bag]``.
             A 2D or 3D dask array chunked along samples gives a lazy dask
-            array, computed block by block.
+            array, computed block by block; a ``dask.bag.Bag`` of 2D arrays
+            one with a chunk per partition (sizes known once computed).
 
         Returns
         -------

@@ -1,4 +1,4 @@
-"""Fitting and inference on dask arrays: the elements stay on the workers.
+"""Fitting and inference on dask arrays and bags: the elements stay on the workers.
 
 Imported only when the user passes a dask collection (``import
 sk_attention`` never imports dask).  :func:`training_data` gives the fit of
@@ -29,18 +29,27 @@ fit goes on: the tasks are placed on a partition's worker by a loose
 restriction, never a strict one.  The sums are the same, so are the
 parameters.
 
-The partitions cut the samples into other blocks than the in-memory fit,
-and their sums are added in another order: the parameters agree with an
-in-memory fit's to rounding (relative 1e-10), not to the bit.  X in one
-chunk is cut into the in-memory fit's blocks and gives its parameters to
-the bit.
+Where the partitions hold the same samples as the in-memory fit's blocks
+(X in one chunk, or chunks cut where the in-memory fit cuts its blocks),
+every sum is the same and so are the parameters, to the bit.  Other
+partitions group the sums differently: each evaluation agrees with the
+in-memory one to float64 rounding, and the L-BFGS paths agree closely
+over the first iterations; over a long fit such rounding differences grow,
+as they do between two in-memory fits of the same samples in another
+order.
 
 Without a client, dask's default scheduler computes X here and the fit is
 the in-memory one.
 
-Inference (:func:`map_samples`) is lazy and blockwise, as dask-ml's
-``ParallelPostFit``: one task per chunk of X calls the NumPy method on its
-block, and the result is a dask array chunked along samples as X is.
+Inference (:func:`map_samples`) is lazy, as dask-ml's ``ParallelPostFit``:
+one task per chunk of X (or partition of a bag) calls the NumPy method on
+it.  A dask array gives a dask array chunked along samples as X is; a bag
+gives a bag of per-sample arrays (attention weights, a collection
+transformer's output) or a dask array with one chunk per partition.
+
+A collection transformer with ``partial_fit`` is fitted on dask input by a
+chain of tasks, one per partition, on the worker that holds it
+(:func:`fit_partition_by_partition`): the transformer moves, X does not.
 
 dask is imported inside the functions, not at the top: the module can be
 imported (by doctest collection, say) where dask is not installed.
@@ -98,12 +107,7 @@ def _check_dask_array(X, bags=False):
     if bags and _is_bag(X):
         return
     if not hasattr(X, "chunks") or not hasattr(X, "to_delayed"):
-        if bags:
-            also = ", or a dask.bag.Bag of 2D arrays (n_elements_i, n_features)"
-        elif _is_bag(X):
-            also = " (a dask.bag.Bag is accepted by fit only, so far)"
-        else:
-            also = ""
+        also = ", or a dask.bag.Bag of 2D arrays (n_elements_i, n_features)" if bags else ""
         raise ValueError(
             f"X is a dask collection of type {type(X).__name__}; pass a dask array, "
             f"2D (n_samples, n_features) or 3D (n_samples, n_steps, n_features){also}."
@@ -528,7 +532,7 @@ def _apply_block(block, estimator, method, dtype, tail, allow_nan, block_info=No
 
 
 def map_samples(estimator, method, X, allow_nan=False):
-    """``estimator.method(X)`` for a dask array X, as a lazy dask array.
+    """``estimator.method(X)`` for a dask array or bag X, lazily.
 
     One task per chunk of X (as dask-ml's ``ParallelPostFit``), each calling
     the NumPy method on its block; the output is chunked along samples as
@@ -543,21 +547,24 @@ def map_samples(estimator, method, X, allow_nan=False):
         "predict", "predict_proba", "predict_log_proba",
         "decision_function", "transform" or "attention_weights".
     X : dask array of shape (n_samples, n_features) or (n_samples, n_steps, n_features)
-        Chunked along samples only.
+        Chunked along samples only; or a ``dask.bag.Bag`` of 2D arrays
+        (see :func:`_map_bag` for what it gives).
     allow_nan : bool, default=False
         Whether NaN inside an element is valid input (for the error of a
         bad block).
 
     Returns
     -------
-    result : dask array
-        Shape ``(n_samples,) + per-sample shape``, chunks ``X.chunks[0]``
-        along samples.
+    result : dask array or Bag
+        For a dask array X: shape ``(n_samples,) + per-sample shape``,
+        chunks ``X.chunks[0]`` along samples.
     """
     import copy
 
     import dask
 
+    if _is_bag(X):
+        return _map_bag(estimator, method, X, allow_nan)
     _check_fitted_width(estimator, X)
     dtype, tail = _output_spec(estimator, method, X)
     model = dask.delayed(copy.deepcopy(estimator), pure=False)
@@ -583,6 +590,91 @@ def map_samples(estimator, method, X, allow_nan=False):
     )
 
 
+def _ragged_output(estimator, method):
+    """Whether ``estimator.method`` gives one array per sample for ragged input."""
+    return method == "attention_weights" or (
+        method == "transform" and hasattr(estimator, "_transform_elements")
+    )
+
+
+class _BagStandIn:
+    """What :func:`_output_spec` reads of X, for a bag (its items are not loaded yet).
+
+    A bag's dtype is known only once its items are: outputs whose dtype
+    follows X's are declared (and given) as float64.
+    """
+
+    ndim = 2
+    dtype = np.dtype(np.float64)
+
+    def __init__(self, n_features):
+        self.shape = (0, n_features)
+
+
+def _apply_items(items, estimator, method, partition, allow_nan, dtype=None, tail=None):
+    """``estimator.method`` on one bag partition's items (on a worker).
+
+    ``dtype`` and ``tail`` (given for an array output) shape an empty
+    partition's result and the dtype of the others.  A ValueError that the
+    items' validation explains is raised again naming the partition: the
+    index of its first sample in the whole bag is not known before the
+    partitions before it are loaded.
+    """
+    items = list(items)
+    if not items:  # the method refuses 0 samples
+        return [] if dtype is None else np.empty((0,) + tail, dtype=dtype)
+    try:
+        out = getattr(estimator, method)(items)
+    except ValueError as error:
+        try:
+            _pack_ragged(items, allow_nan=allow_nan)
+        except (ValueError, TypeError) as explained:
+            raise ValueError(f"in partition {partition} of the bag, {explained}") from error
+        raise
+    if dtype is None:
+        return list(out)
+    if hasattr(out, "to_numpy"):  # set_output's DataFrame
+        out = out.to_numpy()
+    return np.asarray(out).astype(dtype, copy=False)
+
+
+def _map_bag(estimator, method, bag, allow_nan):
+    """``estimator.method`` for a bag of 2D arrays: lazy, one task per partition.
+
+    Per-sample arrays (attention weights, a collection transformer's
+    output) come as a bag partitioned as X; everything else as a dask
+    array with one chunk per partition, of sizes unknown until computed.
+    """
+    import copy
+
+    import dask
+    import dask.array as da
+    import dask.bag as db
+    from sklearn.utils.validation import check_is_fitted
+
+    check_is_fitted(estimator)
+    model = dask.delayed(copy.deepcopy(estimator), pure=False)
+    parts = bag.to_delayed()
+    apply = dask.delayed(_apply_items, pure=True)
+    if _ragged_output(estimator, method):
+        return db.from_delayed(
+            [apply(part, model, method, p, allow_nan) for p, part in enumerate(parts)]
+        )
+    dtype, tail = _output_spec(estimator, method, _BagStandIn(estimator.n_features_in_))
+    tail = tuple(int(size) for size in tail)
+    meta = np.empty((0,) * (1 + len(tail)), dtype=dtype)
+    blocks = [
+        da.from_delayed(
+            apply(part, model, method, p, allow_nan, dtype, tail),
+            shape=(np.nan,) + tail,
+            dtype=dtype,
+            meta=meta,
+        )
+        for p, part in enumerate(parts)
+    ]
+    return da.concatenate(blocks, axis=0)
+
+
 def score(estimator, X, y, sample_weight=None):
     """``estimator.score`` for dask X: the predictions are computed, then scored here.
 
@@ -603,18 +695,103 @@ def score(estimator, X, y, sample_weight=None):
 # -- fitting the collection transformers -------------------------------------------
 
 
+def _partial_fit_partition(state, part, y, allow_nan, fit_params):
+    """One link of the chain: ``state``'s transformer partial-fitted on one partition.
+
+    ``state`` is ``(transformer, width, n_seen)``: the transformer so far,
+    the element width of the partitions before (None before the first) and
+    how many samples they held, which is the index in all of X of this
+    partition's first sample.  Runs on the worker holding the partition:
+    only the transformer travels from link to link.
+    """
+    transformer, width, n_seen = state
+    if not isinstance(part, np.ndarray):  # the items of a bag's partition
+        part = list(part)
+    if len(part) == 0:
+        return state
+    if isinstance(part, np.ndarray):  # a chunk of a dask array
+        packed = _pack_chunk(part, n_seen, allow_nan=allow_nan)
+    else:
+        packed = _pack_ragged(part, allow_nan=allow_nan, first_sample=n_seen)
+    elements = packed.elements
+    if width is not None and elements.shape[1] != width:
+        raise ValueError(f"sample {n_seen} has {elements.shape[1]} features, expected {width}.")
+    targets = None
+    if y is not None:
+        per_sample = np.asarray(y[n_seen : n_seen + len(part)])
+        targets = np.repeat(per_sample, np.diff(packed.offsets), axis=0)
+    transformer.partial_fit(elements, targets, **fit_params)
+    return transformer, elements.shape[1], n_seen + len(part)
+
+
+def fit_partition_by_partition(transformer, X, y, allow_nan, fit_params):
+    """``transformer.partial_fit`` on the elements of every partition of X, in order.
+
+    For a transformer with ``partial_fit`` (StandardScaler, MinMaxScaler,
+    IncrementalPCA, ...) and a dask array or bag X: a chain of tasks, each
+    on the worker holding its partition, so that X stays on the workers
+    and only the transformer moves.  Errors name samples by their index in
+    all of X.
+
+    Returns
+    -------
+    transformer : the fitted transformer
+    width : int
+        The elements' width.
+    """
+    import dask
+
+    _check_dask_array(X, bags=True)
+    if y is not None and dask.is_dask_collection(y):
+        y = y.compute()
+    if y is not None:
+        y = dask.delayed(np.asarray(y), pure=True)  # one node: sent once to each worker
+    link = dask.delayed(_partial_fit_partition, pure=True)
+    state = (transformer, None, 0)
+    for part in np.ravel(X.to_delayed()):
+        state = link(state, part, y, allow_nan, fit_params)
+    transformer, width, n_samples = dask.compute(state)[0]
+    if n_samples == 0:
+        raise ValueError("X has 0 samples; at least 1 is required.")
+    if y is not None and n_samples != len(dask.compute(y)[0]):
+        raise ValueError(
+            f"Found input variables with inconsistent numbers of samples: [{n_samples}, "
+            f"{len(dask.compute(y)[0])}]"
+        )
+    return transformer, width
+
+
 def computed(X, y=None):
-    """The dask array X (checked) and y (if a dask array), computed into this process."""
+    """The dask array X (checked) and y (if a dask array), computed into this process.
+
+    A bag of 2D arrays computes to the list of its items.
+    """
     from dask import compute, is_dask_collection
 
-    _check_dask_array(X)
+    _check_dask_array(X, bags=True)
     if y is not None and is_dask_collection(y):
         return compute(X, y)
     return X.compute(), y
 
 
-def record_width(estimator, X):
-    """What a fit learns from X's shape alone: ``n_features_in_`` (and no names)."""
-    _check_dask_array(X)
-    _check_width(estimator, int(X.shape[-1]), reset=True)
+def record_width(estimator, X, width=None):
+    """What a fit learns from X's shape alone: ``n_features_in_`` (and no names).
+
+    A bag's width is ``width`` if known, else that of its first item
+    (loaded for it); the others are checked when they are transformed.
+    """
+    _check_dask_array(X, bags=True)
+    if width is None and _is_bag(X):
+        import warnings
+
+        with warnings.catch_warnings():  # dask warns when a bag is shorter than asked
+            warnings.simplefilter("ignore", UserWarning)
+            first = X.take(1, npartitions=-1, compute=True)
+        if not first:
+            raise ValueError("X has 0 samples; at least 1 is required.")
+        packed = _pack_ragged(first, allow_nan=True)
+        width = packed.elements.shape[1]
+    elif width is None:
+        width = int(X.shape[-1])
+    _check_width(estimator, width, reset=True)
     _check_3d_names(estimator, None, reset=True)

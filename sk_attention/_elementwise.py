@@ -71,12 +71,14 @@ class ElementwiseTransformer(CollectionTransformer, auto_wrap_output_keys=("tran
         ----------
         X : array-like of shape (n_samples, n_features), ndarray of shape \
                 (n_samples, n_steps, n_features), or list of array-likes
-            Samples in any form of the data model.  A dask array (2D or 3D,
-            chunked along samples) is computed into this process for the
-            fit: the wrapped transformer is an arbitrary one, fitted on all
-            elements at once.  (For StandardScaler a blockwise fit of means
-            and variances would keep X on the workers; not done yet.)
-            ``transform`` stays lazy and blockwise.
+            Samples in any form of the data model, a 2D or 3D dask array
+            chunked along samples, or a ``dask.bag.Bag`` of 2D arrays.  On
+            dask input a transformer with ``partial_fit`` (StandardScaler,
+            MinMaxScaler, IncrementalPCA, ...) is fitted partition by
+            partition, each on the worker that holds it, so X never leaves
+            the workers (its statistics then agree with a one-shot ``fit``
+            to rounding); any other is fitted on X computed into this
+            process.  ``transform`` stays lazy, partition by partition.
         y : array-like of shape (n_samples,), default=None
             Per-sample targets; repeated for every element of the sample
             when given.
@@ -90,9 +92,17 @@ class ElementwiseTransformer(CollectionTransformer, auto_wrap_output_keys=("tran
         """
         self._validate_params()
         if _is_dask_collection(X):
-            from ._dask import computed  # dask only when the user brings it
+            # dask only when the user brings it
+            from ._dask import computed, fit_partition_by_partition, record_width
 
-            X, y = computed(X, y)
+            if not hasattr(self.transformer, "partial_fit"):
+                X, y = computed(X, y)
+            else:
+                self.transformer_, width = fit_partition_by_partition(
+                    clone(self.transformer), X, y, self._allow_nan(), fit_params
+                )
+                record_width(self, X, width)
+                return self
         packed = check_collections(X, estimator=self, reset=True, allow_nan=self._allow_nan())
         if y is not None:
             y = np.repeat(np.asarray(y), packed.lengths, axis=0)

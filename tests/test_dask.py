@@ -21,6 +21,8 @@ distributed = pytest.importorskip("distributed")
 da = pytest.importorskip("dask.array")
 dask = pytest.importorskip("dask")
 
+from sklearn.base import clone  # noqa: E402
+
 from sk_attention import AttentionClassifier, AttentionPooling, AttentionRegressor  # noqa: E402
 
 # small and quick: a few iterations suffice to compare two fits' paths
@@ -268,6 +270,53 @@ def test_one_chunk_gives_the_in_memory_fit_to_the_bit(client):
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_chunks_matching_the_in_memory_blocks_give_its_fit_to_the_bit(client):
+    from sk_attention._collections import check_collections
+    from sk_attention._workspace import _cut_blocks
+
+    X, _, y = _data("3d", n=3600)  # about 12,600 elements: 4 blocks of the in-memory fit
+    offsets = check_collections(X, estimator=AttentionRegressor(), reset=True).offsets
+    bounds = _cut_blocks(offsets, 4096)
+    assert len(bounds) == 5
+    chunks = tuple(int(size) for size in np.diff(bounds))
+    in_memory = AttentionRegressor(**_SMALL).fit(X, y)
+    on_cluster = AttentionRegressor(**_SMALL).fit(_to_dask(X, chunks=chunks), y)
+    _assert_same_fit(on_cluster, in_memory)
+    _released(client)
+
+
+@pytest.mark.parametrize("chunks", [(100, 120, 80), (1,) * 13 + (287,), (299, 1)])
+def test_any_partitioning_evaluates_the_in_memory_objective(client, chunks):
+    """The loss and gradient at the same parameters, to float64 rounding.
+
+    Whatever the chunks, only the grouping of the sums differs.  Over many
+    L-BFGS iterations such differences grow as they do for an in-memory fit
+    of the same samples in another order; the test above shows the paths
+    agree to 1e-10 over the first ones.
+    """
+    from sk_attention._base import _InMemoryData
+    from sk_attention._dask import training_data
+
+    X, _, y = _data("3d", n=300)
+    params = AttentionRegressor(**_SMALL).fit(X, y)._fitted_model()[0]
+    targets = y[:, None]
+    weights = np.random.default_rng(3).uniform(0.5, 2.0, size=len(y))
+    args = (2, "additive", "squared_error", targets, weights, 1e-3)
+    expected_value, expected = _InMemoryData(X, AttentionRegressor()).objective(*args)(params)
+    data = training_data(_to_dask(X, chunks=chunks), AttentionRegressor())
+    try:
+        value, grads = data.objective(*args)(params)
+    finally:
+        data.close()
+    assert value == pytest.approx(expected_value, rel=1e-14)
+    assert grads.keys() == expected.keys()
+    for name in grads:
+        size = np.abs(expected[name]).max()
+        np.testing.assert_allclose(grads[name], expected[name], rtol=0, atol=1e-13 * size)
+    _released(client)
+
+
 def test_empty_chunks_are_skipped(client):
     X, y, _ = _data("2d")
     in_memory = AttentionClassifier(**_SMALL).fit(X, y)
@@ -558,6 +607,52 @@ def test_collection_transformers_on_dask_equal_numpy(client, form, dtype):
     _released(client)
 
 
+@pytest.mark.parametrize("form", ["2d", "3d"])
+def test_a_scaler_is_fitted_partition_by_partition_without_gathering_x(client, form, monkeypatch):
+    from sklearn.decomposition import IncrementalPCA
+    from sklearn.preprocessing import MinMaxScaler, StandardScaler
+
+    from sk_attention import ElementwiseTransformer, _dask
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("X was computed into the client")
+
+    monkeypatch.setattr(_dask, "computed", refuse)
+    X, y, _ = _data(form)
+    dask_X = _to_dask(X)  # chunks of 30, 25 and 15 samples
+    for transformer in [StandardScaler(), MinMaxScaler(), IncrementalPCA(n_components=2)]:
+        fitted = ElementwiseTransformer(transformer).fit(dask_X, y).transformer_
+        # recomputed here: partial_fit on each chunk's real elements in turn
+        expected = clone(transformer)
+        for lo, hi in [(0, 30), (30, 55), (55, 70)]:
+            chunk = X[lo:hi].reshape(-1, 3)
+            expected.partial_fit(chunk[~np.isnan(chunk).any(axis=1)])
+        for name in ("mean_", "var_", "scale_", "min_", "data_min_", "components_"):
+            if hasattr(expected, name):
+                np.testing.assert_array_equal(getattr(fitted, name), getattr(expected, name))
+    _released(client)
+
+
+@pytest.mark.parametrize("make", ["array", "bag"])
+def test_a_bad_sample_met_by_a_partial_fit_is_named_in_all_of_x(client, make):
+    import dask.bag as db
+    from sklearn.preprocessing import StandardScaler
+
+    from sk_attention import ElementwiseTransformer
+
+    if make == "array":
+        X, _, _ = _data("3d")
+        X[57, 0, 1] = np.inf
+        X = _to_dask(X)
+    else:
+        samples, _, _ = _ragged()
+        samples[57][0, 1] = np.inf
+        X = db.from_sequence(samples, npartitions=4)
+    with pytest.raises(ValueError, match="sample 57 contains infinity"):
+        ElementwiseTransformer(StandardScaler()).fit(X)
+    _released(client)
+
+
 def _fail(block):
     raise RuntimeError("X was computed")
 
@@ -606,8 +701,6 @@ def _ragged(n=70, seed=0):
     ],
 )
 def test_a_bag_fit_equals_the_in_memory_fit_on_the_list(client, name, target, dtypes):
-    import dask.bag as db
-
     samples, y_class, y_value = _ragged()
     if dtypes == "mixed":
         samples = [s.astype(np.float32) if i % 2 else s for i, s in enumerate(samples)]
@@ -617,13 +710,7 @@ def test_a_bag_fit_equals_the_in_memory_fit_on_the_list(client, name, target, dt
         _ESTIMATORS[name](**_SMALL), samples, y, sample_weight=weight
     )
     # uneven partitions, an empty one among them (a filter may leave one)
-    bag = db.concat(
-        [
-            db.from_sequence(samples[:30], npartitions=2),
-            db.from_sequence(samples[:5], npartitions=1).filter(lambda sample: False),
-            db.from_sequence(samples[30:], npartitions=3),
-        ]
-    )
+    bag = _bag_with_an_empty_partition(samples)
     assert bag.map_partitions(lambda part: [len(list(part))]).compute() == [15, 15, 0, 14, 14, 12]
     on_cluster, cluster_warnings = _fit_recording(
         _ESTIMATORS[name](**_SMALL), bag, y, sample_weight=weight
@@ -665,14 +752,140 @@ def test_y_of_another_length_than_a_bag_is_refused(client):
     _released(client)
 
 
-@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-def test_inference_refuses_a_bag_clearly(client):
+def _bag_with_an_empty_partition(samples):
+    """Partitions of 15, 15, 0, 14, 14 and 12 samples, in the list's order."""
     import dask.bag as db
 
+    return db.concat(
+        [
+            db.from_sequence(samples[:30], npartitions=2),
+            db.from_sequence(samples[:5], npartitions=1).filter(lambda sample: False),
+            db.from_sequence(samples[30:], npartitions=3),
+        ]
+    )
+
+
+def _assert_samples_equal(got, expected):
+    assert len(got) == len(expected)
+    for a, b in zip(got, expected):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("name", list(_ESTIMATORS))
+def test_inference_on_a_bag_is_lazy_and_equals_the_list(client, name):
+    import dask.bag as db
+
+    samples, y_class, y_value = _ragged()
+    y = y_value if name == "regressor" else y_class
+    estimator = _ESTIMATORS[name](**_SMALL).fit(samples, y)
+    bag = _bag_with_an_empty_partition(samples)
+    for method in _METHODS[name]:
+        lazy = getattr(estimator, method)(bag)
+        expected = getattr(estimator, method)(samples)
+        if method == "attention_weights":  # one (n_elements_i, n_heads) array per sample
+            assert isinstance(lazy, db.Bag) and lazy.npartitions == bag.npartitions
+            _assert_samples_equal(lazy.compute(), expected)
+            continue
+        # one chunk per partition, of sizes known once computed
+        assert isinstance(lazy, da.Array) and lazy.numblocks[0] == bag.npartitions
+        assert np.isnan(lazy.shape[0]) and lazy.shape[1:] == expected.shape[1:]
+        computed = lazy.compute()
+        assert computed.dtype == lazy.dtype == expected.dtype
+        np.testing.assert_array_equal(computed, expected)
+    if hasattr(estimator, "score"):
+        assert estimator.score(bag, y) == estimator.score(samples, y)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_a_float32_bag_gives_the_float32_results_in_float64(client):
+    # a bag's dtype is known only once its items are loaded: declared float64
+    samples, y, _ = _ragged()
+    samples = [s.astype(np.float32) for s in samples]
+    estimator = AttentionPooling(**_SMALL).fit(samples, y)
+    bag = _bag_with_an_empty_partition(samples)
+    lazy = estimator.transform(bag)
+    expected = estimator.transform(samples)
+    assert expected.dtype == np.float32 and lazy.dtype == np.float64
+    np.testing.assert_array_equal(lazy.compute(), expected.astype(np.float64))
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_a_pipeline_fits_and_predicts_on_a_bag_as_on_the_list(client):
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from sk_attention import ElementwiseTransformer, PositionalEncoding
+
+    def pipeline():
+        return make_pipeline(
+            ElementwiseTransformer(StandardScaler()),
+            PositionalEncoding(n_frequencies=2),
+            AttentionClassifier(**_SMALL),
+        )
+
+    samples, y, _ = _ragged()
+    bag = _bag_with_an_empty_partition(samples)
+    on_list = pipeline().fit(samples, y)
+    on_bag = pipeline().fit(bag, y)
+    assert _relative_difference(on_bag[-1], on_list[-1]) <= 1e-10
+    # a bag of transformed samples, as the list's (the scaler's statistics
+    # gathered partition by partition: equal to rounding)
+    transformed = on_bag[:-1].transform(bag).compute()
+    expected = on_list[:-1].transform(samples)
+    assert len(transformed) == len(expected)
+    for a, b in zip(transformed, expected):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+    proba = on_bag.predict_proba(bag).compute()
+    np.testing.assert_allclose(proba, on_list.predict_proba(samples), rtol=1e-9, atol=1e-12)
+    _released(client)
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda s: s[50].__setitem__((0, 1), np.inf), r"partition 4 of the bag, sample 6 contains inf"),
+        (lambda s: s.__setitem__(33, np.zeros((2, 4))), r"partition 3 of the bag, .*4 features"),
+        (lambda s: s.__setitem__(3, np.zeros((0, 3))), r"partition 0 of the bag, sample 3 has no el"),
+    ],
+)
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_a_bad_item_at_inference_names_its_partition(client, damage, message):
+    # lazily, a partition does not know how many samples come before it
     samples, y, _ = _ragged()
     estimator = AttentionClassifier(**_SMALL).fit(samples, y)
-    with pytest.raises(ValueError, match="accepted by fit only"):
-        estimator.predict(db.from_sequence(samples, npartitions=3))
+    damage(samples)
+    lazy = estimator.predict(_bag_with_an_empty_partition(samples))
+    with pytest.raises(ValueError, match=message):
+        lazy.compute()
+
+
+def test_a_collection_transformer_fitted_on_a_bag_reads_its_items(client):
+    from sklearn.preprocessing import StandardScaler
+
+    from sk_attention import ElementwiseTransformer, PositionalEncoding
+
+    samples, _, _ = _ragged()
+    bag = _bag_with_an_empty_partition(samples)
+    scaler = ElementwiseTransformer(StandardScaler()).fit(bag)
+    # partial_fit on each partition's elements in turn, recomputed here
+    expected = StandardScaler()
+    for lo, hi in [(0, 15), (15, 30), (30, 44), (44, 58), (58, 70)]:
+        expected.partial_fit(np.concatenate(samples[lo:hi]))
+    for name in ("mean_", "var_", "scale_", "n_samples_seen_"):
+        np.testing.assert_array_equal(getattr(scaler.transformer_, name), getattr(expected, name))
+    at_once = StandardScaler().fit(np.concatenate(samples))
+    np.testing.assert_allclose(scaler.transformer_.mean_, at_once.mean_, rtol=1e-13)
+    np.testing.assert_allclose(scaler.transformer_.scale_, at_once.scale_, rtol=1e-13)
+    assert scaler.n_features_in_ == 3
+    # the positional encoding reads the width of the first item only, even
+    # when the first partitions are empty
+    import dask.bag as db
+
+    late = db.concat([bag.filter(lambda sample: False), bag])
+    assert PositionalEncoding().fit(late).n_features_in_ == 3
+    with pytest.raises(ValueError, match="0 samples"):
+        PositionalEncoding().fit(bag.filter(lambda sample: False))
 
 
 def test_without_a_client_a_bag_is_computed_for_the_in_memory_fit():
