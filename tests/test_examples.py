@@ -1,5 +1,6 @@
 """Every gallery example runs to completion (as in CI and the docs build)."""
 
+import ast
 import os
 import subprocess
 import sys
@@ -12,6 +13,21 @@ pytest.importorskip("pandas")  # plot_grid_search shows cv_results_ as a DataFra
 
 EXAMPLES = sorted((Path(__file__).parents[1] / "examples").glob("plot_*.py"))
 
+# optional dependencies of some examples: without them, those examples are
+# skipped (the others still run)
+OPTIONAL = {"dask", "distributed"}
+
+
+def _imported_modules(source):
+    """The top-level packages that a script imports."""
+    modules = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            modules.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            modules.add(node.module.split(".")[0])
+    return modules
+
 
 def test_examples_are_found():
     assert len(EXAMPLES) >= 5
@@ -19,6 +35,8 @@ def test_examples_are_found():
 
 @pytest.mark.parametrize("script", EXAMPLES, ids=[p.stem for p in EXAMPLES])
 def test_example_runs(script, tmp_path):
+    for module in sorted(_imported_modules(script.read_text()) & OPTIONAL):
+        pytest.importorskip(module, reason=f'{script.name} needs pip install "sk_attention[dask]"')
     # One thread each: the examples are small, and OpenMP / BLAS thread pools
     # fighting over a shared 2-core runner made single fits 100x slower.
     env = {**os.environ, "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1"}
