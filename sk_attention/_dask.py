@@ -438,10 +438,12 @@ class DaskTrainingData:
             [scale[lo:hi] for lo, hi in self._bounds],
             [self.dtype] * n,
         )
-        _raise_first_error(self._partitions)
-        # the workspaces hold their own copies: the packed chunks can go
-        # (dask keeps their recipe, should a lost partition need them again)
+        # each workspace holds its own copy: dask releases a packed chunk as
+        # soon as its partition is built, not once all are (which kept a
+        # worker at twice its share), and keeps its recipe should a lost
+        # partition need it again
         self._packs = []
+        _raise_first_error(self._partitions)
         workers = _holders(client, self._partitions)
 
         def evaluate(params):
