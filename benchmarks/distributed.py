@@ -641,7 +641,9 @@ def section_bytes(args, client):
                     )
                 totals[side] += n
         per_eval = {side: n / len(steady) for side, n in totals.items()}
-        # worker-to-worker bytes over the whole fit (a partition moved, a task stolen)
+        # worker-to-worker bytes over the whole fit: the parameters fetched by
+        # the workers, the partitions' sums sent to the task that adds them
+        # (and any partition moved or task stolen)
         between = 0
         for address in workers:
             for (direction, local, peer, op), n in difference(
@@ -663,8 +665,8 @@ def section_bytes(args, client):
                 f"{per_eval.get('scheduler to workers', 0):,.0f}",
                 f"{per_eval.get('workers to scheduler', 0):,.0f}",
                 f"{per_eval.get('heartbeats', 0):,.0f}",
-                f"{between:,}",
-                f"{client_bytes / (2 * n_chunks * param_bytes):.2f}",
+                f"{between:,} ({between / len(recorder.evaluations):,.0f})",
+                f"{client_bytes / (2 * param_bytes):.2f}",
             )
         )
         del X
@@ -683,8 +685,8 @@ def section_bytes(args, client):
             "scheduler → workers",
             "workers → scheduler (no heartbeats)",
             "heartbeats (both ways)",
-            "worker ↔ worker, whole fit",
-            "client bytes / (partitions × (parameters + gradient))",
+            "worker ↔ worker, whole fit (per evaluation)",
+            "client bytes / (parameters + gradient)",
         ],
         rows,
     )

@@ -18,10 +18,11 @@ With a ``distributed.Client``:
    own) that stays in that worker's memory, held by a future, for the whole
    fit;
 3. every evaluation of the objective is one task per partition, on the
-   worker holding it: the parameters go out, the partition's loss and
-   unpenalised gradient sums (:func:`~._attention.data_terms`) come back,
-   and the client adds them in partition order before the penalty
-   (:func:`~._attention.finish_objective`).
+   worker holding it: the parameters go out (once, as the result of a
+   task that the partitions' tasks read), the partition's loss and unpenalised gradient sums
+   (:func:`~._attention.data_terms`) go to one task that adds them in
+   partition order (:func:`_sum_in_order`), and that one sum comes back
+   for the penalty (:func:`~._attention.finish_objective`).
 
 Should a worker die, dask recomputes its partitions from their graph (X's
 chunks, or the bag's items, then the packing) on another worker, and the
@@ -268,6 +269,28 @@ def _evaluate(partition, params, alignment, loss):
         )
 
 
+def _parameters(params):
+    """The parameters of an evaluation, as a task's result every partition reads."""
+    return params
+
+
+def _sum_in_order(*terms):
+    """The partitions' ``(value, pieces)`` added in partition order, whatever their place.
+
+    The order is fixed, so the sum does not depend on which worker holds
+    which partition, nor on which finished first.
+    """
+    value, pieces = 0.0, None
+    for part_value, part in terms:
+        value += part_value
+        if pieces is None:  # a copy: a term is a stored result dask may reuse
+            pieces = {name: array.copy() for name, array in part.items()}
+        else:
+            for name, array in part.items():
+                pieces[name] += array
+    return value, pieces
+
+
 # -- on the client -------------------------------------------------------------
 
 
@@ -425,7 +448,7 @@ class DaskTrainingData:
         return np.concatenate(self._client.gather(futures))
 
     def objective(self, n_heads, alignment, loss, targets, weights, alpha):
-        """``params -> (value, grads)``: one task per partition, summed here in order."""
+        """``params -> (value, grads)``: one task per partition, summed in partition order."""
         client = self._client
         scale, penalty = objective_scaling(weights, alpha)
         n = len(self._packs)
@@ -447,18 +470,16 @@ class DaskTrainingData:
         workers = _holders(client, self._partitions)
 
         def evaluate(params):
-            futures = [
-                _submit_local(client, _evaluate, partition, where, params, alignment, loss)
+            # the parameters go out once, as a task's result that the workers
+            # fetch (not scattered: a task's result is recomputed should its
+            # worker die, scattered data are lost)
+            sent = client.submit(_parameters, params, pure=False)
+            terms = [
+                _submit_local(client, _evaluate, partition, where, sent, alignment, loss)
                 for partition, where in zip(self._partitions, workers)
             ]
-            value, pieces = 0.0, None
-            for part_value, part in client.gather(futures):  # in partition order
-                value += part_value
-                if pieces is None:
-                    pieces = part
-                else:
-                    for name, array in part.items():
-                        pieces[name] += array
+            # added on a worker, in partition order: one sum comes back
+            value, pieces = client.submit(_sum_in_order, *terms, pure=False).result()
             return finish_objective(
                 params, alignment, value, pieces, self.n_features, n_heads, penalty
             )

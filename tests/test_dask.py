@@ -4,6 +4,7 @@ Two worker processes of one thread each: the partitions are packed, kept
 and evaluated in other processes than the test, as on a cluster.
 """
 
+import collections
 import gc
 import os
 import pickle
@@ -1093,3 +1094,40 @@ def test_a_grid_search_runs_its_fits_on_the_workers(client):
     )
     assert searched.best_params_ == local.best_params_
     _released(client)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_an_evaluation_sends_the_parameters_once_and_gets_one_sum_back(client):
+    """Per evaluation: one task holds the parameters, one per partition reads them,
+    and one adds the partitions' sums (the only result the client fetches)."""
+    from distributed.utils import key_split
+
+    X, y, _ = _data("3d")
+    with distributed.get_task_stream(client) as stream:
+        fitted = AttentionClassifier(**_SMALL).fit(_to_dask(X, chunks=(15,) * 4 + (10,)), y)
+    counts = collections.Counter(key_split(task["key"]) for task in stream.data)
+    evaluations = counts["parameters"]
+    assert evaluations >= fitted.n_iter_
+    assert counts["sum_in_order"] == evaluations
+    assert counts["evaluate"] == 5 * evaluations
+    _released(client)
+
+
+def test_the_sum_in_partition_order_leaves_the_partitions_sums_alone():
+    from sk_attention._dask import _sum_in_order
+
+    rng = np.random.default_rng(0)
+    terms = [(float(rng.normal()), {"W": rng.normal(size=(3, 2)), "b": rng.normal(size=2)})
+             for _ in range(4)]
+    kept = [(value, {k: a.copy() for k, a in part.items()}) for value, part in terms]
+    value, pieces = _sum_in_order(*terms)
+    expected = 0.0
+    for term_value, _ in terms:
+        expected += term_value
+    assert value == expected
+    for name in ("W", "b"):
+        total = terms[0][1][name] + terms[1][1][name] + terms[2][1][name] + terms[3][1][name]
+        np.testing.assert_array_equal(pieces[name], total)
+    for (value, part), (kept_value, kept_part) in zip(terms, kept):
+        for name in part:
+            np.testing.assert_array_equal(part[name], kept_part[name])
