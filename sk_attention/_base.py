@@ -29,7 +29,7 @@ from threadpoolctl import ThreadpoolController
 
 from ._alignments import ALIGNMENTS, param_layout
 from ._attention import attend, loss_and_gradient
-from ._collections import _is_dask_collection, check_collections
+from ._collections import _computed_if_dask, _is_dask_collection, check_collections
 from ._compat import Interval, StrOptions, check_sample_weight
 from ._segments import Segments
 from ._workspace import Workspace
@@ -284,8 +284,8 @@ class _InMemoryData:
 
     The interface that :meth:`BaseAttention._fit_from` expects of training
     data (see also :class:`~._dask.DaskTrainingData`): ``n_samples``,
-    ``n_features``, ``dtype``, :meth:`local`, :meth:`advice_rows`,
-    :meth:`objective` and :meth:`close`.
+    ``n_features``, ``dtype``, :meth:`advice_rows`, :meth:`objective` and
+    :meth:`close`.
     """
 
     def __init__(self, X, estimator):
@@ -293,10 +293,6 @@ class _InMemoryData:
         self.n_samples = self._packed.n_samples
         self.n_features = self._packed.elements.shape[1]
         self.dtype = self._packed.elements.dtype
-
-    def local(self, array):
-        """y or sample_weight in this process (a dask array is computed)."""
-        return array.compute() if _is_dask_collection(array) else array
 
     def advice_rows(self):
         """The elements that :func:`_scale_advice` reads."""
@@ -449,12 +445,12 @@ class BaseAttention(BaseEstimator):
             raise ValueError(
                 f"{type(self).__name__} requires y to be passed, but the target y is None."
             )
-        encoded = self._encode_targets(data.local(y), data.n_samples)
+        encoded = self._encode_targets(_computed_if_dask(y), data.n_samples)
         targets, loss = encoded.values, encoded.loss
         if previous is not None:
             self._check_same_problem(previous)
         sample_weight = check_sample_weight(
-            data.local(sample_weight),
+            _computed_if_dask(sample_weight),
             np.arange(data.n_samples),
             dtype=np.float64,
             ensure_non_negative=True,

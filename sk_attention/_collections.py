@@ -101,6 +101,11 @@ def _is_dask_collection(X):
     return dask is not None and dask.is_dask_collection(X)
 
 
+def _computed_if_dask(array):
+    """``array`` in this process: a dask collection computed, anything else as it is."""
+    return array.compute() if _is_dask_collection(array) else array
+
+
 def _float_dtype(dtype):
     """float32 stays float32; every other dtype is computed in float64."""
     return np.float32 if dtype == np.float32 else np.float64

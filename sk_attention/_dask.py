@@ -66,6 +66,7 @@ from ._collections import (
     _check_3d_names,
     _check_finite_elements,
     _check_width,
+    _computed_if_dask,
     _float_dtype,
     _pack_3d,
     _pack_ragged,
@@ -431,14 +432,6 @@ class DaskTrainingData:
             raise
         self._element_starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
 
-    def local(self, array):
-        """y or sample_weight in this process (dask arrays are computed)."""
-        from dask import is_dask_collection
-
-        if array is not None and is_dask_collection(array):
-            return array.compute()
-        return array
-
     def advice_rows(self):
         """Every :func:`~._base._advice_stride`-th element of X, as the in-memory fit reads."""
         stride = _advice_stride(self._element_starts[-1])
@@ -549,6 +542,11 @@ def _apply_block(block, estimator, method, dtype, tail, allow_nan, block_info=No
         first = block_info[0]["array-location"][0][0] if block_info else 0
         _pack_chunk(block, first, allow_nan=allow_nan)  # raises the global wording
         raise
+    return _as_output(out, dtype)
+
+
+def _as_output(out, dtype):
+    """A method's result as an ndarray of the dtype declared for the lazy output."""
     if hasattr(out, "to_numpy"):  # set_output's DataFrame
         out = out.to_numpy()
     return np.asarray(out).astype(dtype, copy=False)
@@ -654,11 +652,7 @@ def _apply_items(items, estimator, method, partition, allow_nan, dtype=None, tai
         except (ValueError, TypeError) as explained:
             raise ValueError(f"in partition {partition} of the bag, {explained}") from error
         raise
-    if dtype is None:
-        return list(out)
-    if hasattr(out, "to_numpy"):  # set_output's DataFrame
-        out = out.to_numpy()
-    return np.asarray(out).astype(dtype, copy=False)
+    return list(out) if dtype is None else _as_output(out, dtype)
 
 
 def _map_bag(estimator, method, bag, allow_nan):
@@ -703,16 +697,14 @@ def score(estimator, X, y, sample_weight=None):
 
     Only the predictions (one value per sample) come to the client, never X.
     """
-    from dask import is_dask_collection
     from sklearn.base import is_classifier
     from sklearn.metrics import accuracy_score, r2_score
 
-    def local(array):
-        return array.compute() if is_dask_collection(array) else array
-
     y_pred = map_samples(estimator, "predict", X).compute()
     metric = accuracy_score if is_classifier(estimator) else r2_score
-    return float(metric(local(y), y_pred, sample_weight=local(sample_weight)))
+    return float(
+        metric(_computed_if_dask(y), y_pred, sample_weight=_computed_if_dask(sample_weight))
+    )
 
 
 # -- fitting the collection transformers -------------------------------------------
@@ -732,10 +724,10 @@ def _partial_fit_partition(state, part, y, allow_nan, fit_params):
         part = list(part)
     if len(part) == 0:
         return state
-    if isinstance(part, np.ndarray):  # a chunk of a dask array
-        packed = _pack_chunk(part, n_seen, allow_nan=allow_nan)
-    else:
+    if isinstance(part, list):
         packed = _pack_ragged(part, allow_nan=allow_nan, first_sample=n_seen)
+    else:  # a chunk of a dask array
+        packed = _pack_chunk(part, n_seen, allow_nan=allow_nan)
     elements = packed.elements
     if width is not None and elements.shape[1] != width:
         raise ValueError(f"sample {n_seen} has {elements.shape[1]} features, expected {width}.")
@@ -765,21 +757,20 @@ def fit_partition_by_partition(transformer, X, y, allow_nan, fit_params):
     import dask
 
     _check_dask_array(X, bags=True)
-    if y is not None and dask.is_dask_collection(y):
-        y = y.compute()
-    if y is not None:
-        y = dask.delayed(np.asarray(y), pure=True)  # one node: sent once to each worker
+    y = None if y is None else np.asarray(_computed_if_dask(y))
+    # one node: sent once to each worker
+    y_node = None if y is None else dask.delayed(y, pure=True)
     link = dask.delayed(_partial_fit_partition, pure=True)
     state = (transformer, None, 0)
     for part in np.ravel(X.to_delayed()):
-        state = link(state, part, y, allow_nan, fit_params)
+        state = link(state, part, y_node, allow_nan, fit_params)
     transformer, width, n_samples = dask.compute(state)[0]
     if n_samples == 0:
         raise ValueError("X has 0 samples; at least 1 is required.")
-    if y is not None and n_samples != len(dask.compute(y)[0]):
+    if y is not None and n_samples != len(y):
         raise ValueError(
-            f"Found input variables with inconsistent numbers of samples: [{n_samples}, "
-            f"{len(dask.compute(y)[0])}]"
+            "Found input variables with inconsistent numbers of samples: "
+            f"[{n_samples}, {len(y)}]"
         )
     return transformer, width
 

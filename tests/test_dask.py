@@ -158,16 +158,17 @@ def _released(client):
     _wait_until_empty(client)
 
 
-@pytest.mark.parametrize(
-    "form, damage, message",
-    [
-        ("3d", lambda X: X.__setitem__((41, 0, 2), np.nan), "sample 41 contains NaN"),
-        ("3d", lambda X: X.__setitem__((57, 0, 1), np.inf), "sample 57 contains infinity"),
-        ("3d", lambda X: X.__setitem__((33, slice(None)), np.nan), "sample 33 has no elements"),
-        ("2d", lambda X: X.__setitem__((64, 1), -np.inf), "sample 64 contains infinity"),
-        ("2d", lambda X: X.__setitem__((31, 0), np.nan), "sample 31 contains NaN"),
-    ],
-)
+# damage done to X in chunks of 30, 25 and 15 samples, and the error it must give
+_BAD_SAMPLES = [
+    ("3d", lambda X: X.__setitem__((41, 0, 2), np.nan), "sample 41 contains NaN"),
+    ("3d", lambda X: X.__setitem__((57, 0, 1), np.inf), "sample 57 contains infinity"),
+    ("3d", lambda X: X.__setitem__((33, slice(None)), np.nan), "sample 33 has no elements"),
+    ("2d", lambda X: X.__setitem__((64, 1), -np.inf), "sample 64 contains infinity"),
+    ("2d", lambda X: X.__setitem__((31, 0), np.nan), "sample 31 contains NaN"),
+]
+
+
+@pytest.mark.parametrize("form, damage, message", _BAD_SAMPLES)
 def test_a_bad_partition_names_the_global_sample_index(client, form, damage, message):
     X, y, _ = _data(form)
     damage(X)
@@ -487,16 +488,7 @@ def test_score_computes_the_predictions_once(name, target):
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-@pytest.mark.parametrize(
-    "form, damage, message",
-    [
-        ("3d", lambda X: X.__setitem__((41, 0, 2), np.nan), "sample 41 contains NaN"),
-        ("3d", lambda X: X.__setitem__((57, 0, 1), np.inf), "sample 57 contains infinity"),
-        ("3d", lambda X: X.__setitem__((33, slice(None)), np.nan), "sample 33 has no elements"),
-        ("2d", lambda X: X.__setitem__((64, 1), -np.inf), "sample 64 contains infinity"),
-        ("2d", lambda X: X.__setitem__((31, 0), np.nan), "sample 31 contains NaN"),
-    ],
-)
+@pytest.mark.parametrize("form, damage, message", _BAD_SAMPLES)
 def test_a_bad_block_at_inference_names_the_global_sample_index(client, form, damage, message):
     X, y, _ = _data(form)
     estimator = AttentionClassifier(**_SMALL).fit(X, y)
