@@ -641,9 +641,8 @@ def section_bytes(args, client):
                     )
                 totals[side] += n
         per_eval = {side: n / len(steady) for side, n in totals.items()}
-        # worker-to-worker bytes over the whole fit: the parameters fetched by
-        # the workers, the partitions' sums sent to the task that adds them
-        # (and any partition moved or task stolen)
+        # worker-to-worker bytes over the whole fit: the parameters fetched from
+        # the worker that holds them (and any partition moved or task stolen)
         between = 0
         for address in workers:
             for (direction, local, peer, op), n in difference(

@@ -19,10 +19,10 @@ With a ``distributed.Client``:
    fit;
 3. every evaluation of the objective is one task per partition, on the
    worker holding it: the parameters go out (once, as the result of a
-   task that the partitions' tasks read), the partition's loss and unpenalised gradient sums
-   (:func:`~._attention.data_terms`) go to one task that adds them in
-   partition order (:func:`_sum_in_order`), and that one sum comes back
-   for the penalty (:func:`~._attention.finish_objective`).
+   task that the partitions' tasks read), the partition's loss and
+   unpenalised gradient sums (:func:`~._attention.data_terms`) come back,
+   and the client adds them in partition order (:func:`_sum_in_order`)
+   before the penalty (:func:`~._attention.finish_objective`).
 
 Should a worker die, dask recomputes its partitions from their graph (X's
 chunks, or the bag's items, then the packing) on another worker, and the
@@ -284,7 +284,7 @@ def _sum_in_order(*terms):
     value, pieces = 0.0, None
     for part_value, part in terms:
         value += part_value
-        if pieces is None:  # a copy: a term is a stored result dask may reuse
+        if pieces is None:  # a copy: the terms are left as they were
             pieces = {name: array.copy() for name, array in part.items()}
         else:
             for name, array in part.items():
@@ -471,8 +471,8 @@ class DaskTrainingData:
                 _submit_local(client, _evaluate, partition, where, sent, alignment, loss)
                 for partition, where in zip(self._partitions, workers)
             ]
-            # added on a worker, in partition order: one sum comes back
-            value, pieces = client.submit(_sum_in_order, *terms, pure=False).result()
+            # added here, in partition order
+            value, pieces = _sum_in_order(*client.gather(terms))
             return finish_objective(
                 params, alignment, value, pieces, self.n_features, n_heads, penalty
             )
